@@ -1,0 +1,146 @@
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler } from 'express';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import { isConnectionError, type Database } from '@tally/db';
+import type { Config } from './config.js';
+import type { Context } from './context.js';
+import { formatError } from './errors/format-error.js';
+import { attachSubscriptions } from './graphql/subscriptions.js';
+import { createLoaders } from './loaders.js';
+import { healthRoutes } from './modules/health/health.routes.js';
+import { createTallyPubSub } from './pubsub.js';
+import { buildTallySchema } from './schema.js';
+import { createServices, type Services } from './services.js';
+
+export interface App {
+  readonly httpServer: http.Server;
+  readonly schema: GraphQLSchema;
+  readonly services: Services;
+  /** Starts listening; resolves with the bound port. */
+  listen(port: number, host?: string): Promise<number>;
+  /**
+   * Graceful stop: readiness goes 503, no new connections, in-flight requests finish (up to
+   * the configured timeout), sockets close. The database is the caller's to close.
+   */
+  stop(): Promise<void>;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+function unavailable(): GraphQLError {
+  return new GraphQLError('the database is unavailable; retry shortly', {
+    extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503, headers: new Map([['retry-after', '5']]) } },
+  });
+}
+
+export async function createApp(opts: { config: Config; db: Database; logger: Logger }): Promise<App> {
+  const { config, db, logger } = opts;
+  const pubSub = createTallyPubSub();
+  const services = createServices(db, pubSub);
+  const schema = await buildTallySchema(pubSub);
+  const newLoaders = () => createLoaders(db);
+  let draining = false;
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+  app.use(healthRoutes(db, () => draining));
+
+  const base = { services, db, config, log: logger };
+  const ws = attachSubscriptions({
+    httpServer,
+    schema,
+    base,
+    authenticate: (header) => services.auth.requirePrincipal(header),
+    newLoaders,
+    logger,
+  });
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    stopOnTerminationSignals: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      { serverWillStart: async () => ({ drainServer: () => ws.dispose() }) },
+      config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    ],
+  });
+  await apollo.start();
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '2mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }): Promise<Context> => {
+        let auth;
+        try {
+          auth = await services.auth.authenticate(req.headers.authorization);
+        } catch (err) {
+          if (isConnectionError(err)) throw unavailable();
+          throw err;
+        }
+        return {
+          ...base,
+          requestId: String(req.id),
+          principal: auth.principal,
+          ...(auth.principal ? {} : { authFailure: auth.failure }),
+          loaders: newLoaders(),
+          log: req.log,
+        };
+      },
+    }),
+  );
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  // Body-parser and other middleware errors: a clear status and message, never a stack.
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
+    if (status >= 500) req.log?.error({ err }, 'request failed');
+    res.status(status).json({ error: status < 500 && typeof err?.message === 'string' ? err.message : 'internal server error' });
+  };
+  app.use(onError);
+
+  return {
+    httpServer,
+    schema,
+    services,
+    listen: (port, host) =>
+      new Promise<number>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => {
+          httpServer.off('error', reject);
+          resolve((httpServer.address() as { port: number }).port);
+        });
+      }),
+    async stop() {
+      draining = true;
+      await apollo.stop();
+    },
+  };
+}

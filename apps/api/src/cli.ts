@@ -1,0 +1,75 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import path from 'node:path';
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { DatabaseLockedError, DatabaseUnavailableError, openDatabase } from '@tally/db';
+import { ConfigError, parseConfig } from './config.js';
+import { createTallyPubSub } from './pubsub.js';
+import { buildTallySchema } from './schema.js';
+
+const SCHEMA_FILE = path.resolve(__dirname, '../../../packages/schema/schema.graphql');
+
+const USAGE = `usage: tally <command>
+  migrate [up]        apply pending migrations
+  migrate down        revert the last migration
+  schema emit         write packages/schema/schema.graphql from the code
+  schema check        fail when the committed schema.graphql differs from the code`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`tally: ${message}\n`);
+  process.exit(code);
+}
+
+/** The schema as committed: sorted, so the file changes only when the contract does. */
+export async function printTallySchema(): Promise<string> {
+  const schema = await buildTallySchema(createTallyPubSub());
+  return `# Generated from apps/api by \`npm run schema:emit\`. Do not edit by hand.\n\n${printSchema(lexicographicSortSchema(schema))}\n`;
+}
+
+async function migrate(direction: string | undefined): Promise<void> {
+  const config = parseConfig();
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, applicationName: 'tally-migrate' });
+  try {
+    if (direction === 'down') {
+      await db.revertLast();
+      process.stdout.write(`reverted the last migration on ${db.description}\n`);
+    } else {
+      const applied = await db.migrate();
+      process.stdout.write(applied.length ? `applied ${applied.join(', ')} on ${db.description}\n` : `${db.description} is up to date\n`);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+async function schema(action: string | undefined): Promise<void> {
+  const printed = await printTallySchema();
+  if (action === 'emit') {
+    fs.writeFileSync(SCHEMA_FILE, printed);
+    process.stdout.write(`wrote ${path.relative(process.cwd(), SCHEMA_FILE)}\n`);
+    return;
+  }
+  if (action === 'check') {
+    const committed = fs.existsSync(SCHEMA_FILE) ? fs.readFileSync(SCHEMA_FILE, 'utf8') : '';
+    if (committed !== printed) {
+      fail('packages/schema/schema.graphql differs from the code: run `npm run schema:emit` and commit the result');
+    }
+    process.stdout.write('schema.graphql matches the code\n');
+    return;
+  }
+  fail(USAGE, 2);
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [command, sub] = argv;
+  if (command === 'migrate') return migrate(sub);
+  if (command === 'schema') return schema(sub);
+  fail(USAGE, 2);
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2)).catch((err: unknown) => {
+    if (err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DatabaseLockedError) fail(err.message);
+    fail(err instanceof Error ? err.message : String(err));
+  });
+}

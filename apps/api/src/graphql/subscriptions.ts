@@ -1,0 +1,97 @@
+import type { Server } from 'node:http';
+import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Logger } from 'pino';
+import { isConnectionError } from '@tally/db';
+import type { Context } from '../context.js';
+import { formatError } from '../errors/format-error.js';
+import type { Principal } from '../modules/auth/auth.service.js';
+
+type BaseContext = Omit<Context, 'loaders' | 'principal' | 'requestId'>;
+
+function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
+  return typeof x === 'object' && x !== null && Symbol.asyncIterator in x;
+}
+
+/**
+ * graphql-ws builds a subscription's context once, but DataLoader caches must not outlive
+ * one answer: each event is executed with a fresh set of loaders.
+ */
+function subscribeWithFreshLoaders(newLoaders: () => Context['loaders']) {
+  return async (args: ExecutionArgs) => {
+    const stream = await createSourceEventStream(args);
+    if (!isAsyncIterable(stream)) return stream as ExecutionResult;
+    const source = stream[Symbol.asyncIterator]();
+    const events: AsyncIterableIterator<ExecutionResult> = {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        const r = await source.next();
+        if (r.done) return { done: true, value: undefined };
+        const contextValue = { ...(args.contextValue as Context), loaders: newLoaders() };
+        return { done: false, value: (await execute({ ...args, rootValue: r.value, contextValue })) as ExecutionResult };
+      },
+      async return() {
+        await source.return?.();
+        return { done: true, value: undefined };
+      },
+      async throw(err: unknown) {
+        await source.return?.();
+        throw err;
+      },
+    };
+    return events;
+  };
+}
+
+/**
+ * GraphQL over WebSocket (graphql-ws) on the same path as HTTP. The token travels in
+ * `connection_init` as `{ authorization: "Bearer …" }`; a missing or bad one closes the
+ * socket with 4403 before any operation runs.
+ */
+export function attachSubscriptions(opts: {
+  httpServer: Server;
+  schema: GraphQLSchema;
+  base: BaseContext;
+  authenticate: (header: unknown) => Promise<Principal>;
+  newLoaders: () => Context['loaders'];
+  logger: Logger;
+}) {
+  const wsServer = new WebSocketServer({ server: opts.httpServer, path: '/graphql' });
+  let seq = 0;
+  const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+    {
+      schema: opts.schema,
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        try {
+          ctx.extra.principal = await opts.authenticate(params.authorization ?? params.Authorization);
+          return true;
+        } catch (err) {
+          // An outage is not the client's fault: close as a server error so it retries.
+          if (isConnectionError(err)) throw err;
+          return false;
+        }
+      },
+      context: (ctx): Context => ({
+        ...opts.base,
+        requestId: `ws-${++seq}`,
+        principal: ctx.extra.principal ?? null,
+        loaders: opts.newLoaders(),
+      }),
+      subscribe: subscribeWithFreshLoaders(opts.newLoaders),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
+    },
+    wsServer,
+  );
+  return {
+    async dispose() {
+      await cleanup.dispose();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import 'reflect-metadata';
+import { DatabaseLockedError, DatabaseUnavailableError, openDatabase, type Database } from '@tally/db';
+import { createApp } from './app.js';
+import { ConfigError, parseConfig, type Config } from './config.js';
+import { createLogger } from './logger.js';
+import { AuthService } from './modules/auth/auth.service.js';
+
+/** One line on stderr and a non-zero exit: what an operator needs, not a stack. */
+function fail(message: string, code = 1): never {
+  process.stderr.write(`tally: ${message}\n`);
+  process.exit(code);
+}
+
+async function openOrExplain(config: Config): Promise<Database> {
+  try {
+    return await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+      applicationName: 'tally-api',
+    });
+  } catch (err) {
+    if (err instanceof DatabaseUnavailableError || err instanceof DatabaseLockedError) fail(`cannot start: ${err.message}`);
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = parseConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  const logger = createLogger(config);
+  const db = await openOrExplain(config);
+  const applied = await db.migrate();
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const { generatedSecret } = await new AuthService(db.dataSource).ensureBootstrapAdmin(config.adminToken);
+
+  const app = await createApp({ config, db, logger });
+  let port: number;
+  try {
+    port = await app.listen(config.port, config.host);
+  } catch (err) {
+    await db.close();
+    const e = err as NodeJS.ErrnoException;
+    fail(e.code === 'EADDRINUSE' ? `cannot start: port ${config.port} is already in use (set PORT)` : `cannot listen: ${e.message}`);
+  }
+
+  const lines = [
+    `Tally API ready at http://localhost:${port}/graphql`,
+    `  database: ${db.description}`,
+  ];
+  if (generatedSecret) {
+    lines.push(
+      '  first start: an ADMIN token was generated. It is shown only now; store it:',
+      `    ${generatedSecret}`,
+      '  use it as "Authorization: Bearer <token>" (set TALLY_ADMIN_TOKEN to choose your own instead)',
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  logger.info({ port, database: db.kind }, 'listening');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // Whatever hangs, the process is gone within the limit plus a little slack.
+    setTimeout(() => fail(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`), config.shutdownTimeoutMs + 500).unref();
+    try {
+      await app.stop();
+      await db.close();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`));

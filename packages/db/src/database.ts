@@ -1,0 +1,154 @@
+import 'reflect-metadata';
+import { parse as parseConnectionString } from 'pg-connection-string';
+import { AbstractLogger, DataSource, type LogLevel, type LogMessage } from 'typeorm';
+import { entities } from './entities/index.js';
+import { migrations } from './migrations/index.js';
+import { startEmbeddedServer, type EmbeddedServer } from './embedded.js';
+import { DatabaseUnavailableError, isConnectionError } from './errors.js';
+
+export interface DatabaseOptions {
+  /** `postgres://…` of a real server. Absent: embedded PGlite in `dataDir`. */
+  url?: string;
+  /** Embedded data directory; `null` keeps the embedded database in memory (tests). */
+  dataDir?: string | null;
+  /** Set when `url` reaches a single-session server (an embedded database over its socket). */
+  singleConnection?: boolean;
+  /** Pool size for a real server (default 10). */
+  poolSize?: number;
+  applicationName?: string;
+  /** Called with every SQL statement sent (tests count statements per request with it). */
+  onQuery?: (sql: string) => void;
+}
+
+/** An open database: the TypeORM data source plus what the API needs to report on it. */
+export interface Database {
+  readonly kind: 'postgres' | 'embedded';
+  /** Where the data lives, without credentials, e.g. `PostgreSQL at 127.0.0.1:5432/tally`. */
+  readonly description: string;
+  readonly dataSource: DataSource;
+  /** True when the database serves one connection at a time (embedded PGlite). */
+  readonly singleConnection: boolean;
+  /** Resolves when the database answers `SELECT 1` within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<void>;
+  /** Applies pending migrations; returns the names applied. */
+  migrate(): Promise<string[]>;
+  /** Reverts the last applied migration (used by `tally migrate down`). */
+  revertLast(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Hands each statement to a callback; TypeORM only calls loggers for what `logging` enables. */
+class StatementListener extends AbstractLogger {
+  constructor(private readonly listener: (sql: string) => void) {
+    super(['query']);
+  }
+  override logQuery(query: string): void {
+    this.listener(query);
+  }
+  protected writeLog(_level: LogLevel, _message: LogMessage | string | number | (LogMessage | string | number)[]): void {}
+}
+
+function describeUrl(url: string): string {
+  const c = parseConnectionString(url);
+  const where = c.host?.startsWith('/') ? `socket ${c.host}` : `${c.host ?? 'localhost'}:${c.port ?? 5432}`;
+  return `PostgreSQL at ${where}/${c.database ?? ''}`;
+}
+
+const MIGRATION_LOCK = 71_462_024; // pg_advisory_lock key: one migrator at a time across replicas
+
+/**
+ * Opens the store: a real PostgreSQL when `url` is given, else embedded PGlite. Both go
+ * through the `pg` driver and run the same migrations and SQL. Throws
+ * `DatabaseUnavailableError` (one clear line, no stack) when the database cannot be reached.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  let embedded: EmbeddedServer | undefined;
+  let url = options.url;
+  let kind: Database['kind'] = 'postgres';
+  let description: string;
+  if (!url) {
+    embedded = await startEmbeddedServer(options.dataDir ?? null);
+    url = embedded.url;
+    kind = 'embedded';
+    description = options.dataDir ? `embedded PGlite in ${options.dataDir}` : 'embedded PGlite in memory';
+  } else {
+    description = describeUrl(url);
+  }
+  const single = kind === 'embedded' || options.singleConnection === true;
+  const c = parseConnectionString(url);
+  const dataSource = new DataSource({
+    type: 'postgres',
+    host: c.host ?? 'localhost',
+    port: c.port ? Number(c.port) : 5432,
+    username: c.user ?? 'postgres',
+    password: c.password ?? undefined,
+    database: c.database ?? 'postgres',
+    ssl: c.ssl as never,
+    entities,
+    migrations,
+    synchronize: false,
+    migrationsRun: false,
+    ...(options.onQuery
+      ? { logging: ['query'] as const, logger: new StatementListener(options.onQuery) }
+      : { logging: false }),
+    applicationName: options.applicationName ?? 'tally',
+    // A failing idle connection (server restarted) must not crash the process; the pool
+    // discards it and the next query opens a new one.
+    poolErrorHandler: () => {},
+    extra: single
+      ? // One session: work queues in the pool instead of interleaving inside PGlite.
+        // Idle connections are kept so that a reconnect never races the old socket's close.
+        { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 60_000 }
+      : { max: options.poolSize ?? 10, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000 },
+  });
+  try {
+    await dataSource.initialize();
+  } catch (err) {
+    await embedded?.stop().catch(() => {});
+    if (isConnectionError(err)) {
+      throw new DatabaseUnavailableError(`cannot reach ${description}: ${(err as Error).message || String(err)}`);
+    }
+    throw err;
+  }
+
+  const db: Database = {
+    kind,
+    description,
+    dataSource,
+    singleConnection: single,
+    async ping(timeoutMs = 2_000) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          dataSource.query('SELECT 1'),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new DatabaseUnavailableError(`no answer from ${description} within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async migrate() {
+      // Session advisory lock on its own connection; migrations run on another one, so
+      // this needs a pool of two — the embedded database has a single process anyway.
+      const lock = single ? undefined : dataSource.createQueryRunner();
+      try {
+        await lock?.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+        const applied = await dataSource.runMigrations({ transaction: 'each' });
+        return applied.map((m) => m.name);
+      } finally {
+        await lock?.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+        await lock?.release();
+      }
+    },
+    async revertLast() {
+      await dataSource.undoLastMigration({ transaction: 'each' });
+    },
+    async close() {
+      if (dataSource.isInitialized) await dataSource.destroy();
+      await embedded?.stop();
+    },
+  };
+  return db;
+}

@@ -1,0 +1,36 @@
+/** The database cannot be reached (down, restarting, network cut). Retryable. */
+export class DatabaseUnavailableError extends Error {
+  readonly code = 'DATABASE_UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENOENT',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+]);
+
+/**
+ * True when an error means "the database is not reachable right now" rather than "this
+ * statement is wrong": callers answer 503 / SERVICE_UNAVAILABLE and the client retries.
+ */
+export function isConnectionError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    if (e instanceof DatabaseUnavailableError) return true;
+    const x = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    if (typeof x.code === 'string' && (CONNECTION_CODES.has(x.code) || x.code.startsWith('08'))) return true;
+    if (
+      typeof x.message === 'string' &&
+      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|connect ECONNREFUSED|Cannot use a pool after calling end/i.test(x.message)
+    ) {
+      return true;
+    }
+    e = x.driverError ?? x.cause;
+  }
+  return false;
+}

@@ -1,0 +1,5 @@
+export * from './database.js';
+export * from './embedded.js';
+export * from './errors.js';
+export * from './entities/index.js';
+export { migrations } from './migrations/index.js';

@@ -1,0 +1,4 @@
+import { Foundation1764000000000 } from './1764000000000-foundation.js';
+
+/** Every migration, oldest first. Append; never edit one that has landed. */
+export const migrations = [Foundation1764000000000];

@@ -1,0 +1,247 @@
+import { DateTime, IANAZone } from 'luxon';
+import { CalendarInputError } from './calendar.errors.js';
+
+/** How weeks are numbered. Weeks always run Monday to Sunday. */
+export type WeekRule = 'FIRST_DAY' | 'ISO_8601';
+export const WEEK_RULES: readonly WeekRule[] = ['FIRST_DAY', 'ISO_8601'];
+
+export type Locale = 'zh-CN' | 'en';
+export const LOCALES: readonly Locale[] = ['zh-CN', 'en'];
+
+/** The organisation's reporting calendar. */
+export interface CalendarSettings {
+  /** IANA time zone, e.g. `Asia/Shanghai`. */
+  timeZone: string;
+  weekRule: WeekRule;
+}
+
+export const DEFAULT_CALENDAR: CalendarSettings = { timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY' };
+
+/** Half-open window `[startsAt, endsAt)` of instants. */
+export interface TimeWindow {
+  startsAt: Date;
+  endsAt: Date;
+}
+
+export type PeriodKind = 'DAY' | 'WEEK' | 'MONTH' | 'QUARTER' | 'YEAR' | 'YEAR_TO_DATE';
+
+/** A calendar period in the organisation's zone. */
+export interface Period extends TimeWindow {
+  kind: PeriodKind;
+  /** Local date `YYYY-MM-DD` of the first day. */
+  startDate: string;
+  /** Local date of the last day included (e.g. the Sunday of a week). */
+  endDate: string;
+}
+
+export interface Week extends Period {
+  kind: 'WEEK';
+  /** The year the week belongs to: of its Sunday (FIRST_DAY) or of its Thursday (ISO_8601). */
+  year: number;
+  number: number;
+}
+
+interface LocalDate {
+  year: number;
+  month: number;
+  day: number;
+}
+
+/** True for an IANA zone the runtime knows (`UTC` included). */
+export function isValidTimeZone(zone: string): boolean {
+  return typeof zone === 'string' && zone.length > 0 && IANAZone.isValidZone(zone);
+}
+
+/** Throws `CalendarInputError` naming `timeZone` or `weekRule` when the settings are unusable. */
+export function assertCalendarSettings(s: CalendarSettings): void {
+  if (!isValidTimeZone(s.timeZone)) {
+    throw new CalendarInputError('timeZone', `unknown time zone "${s.timeZone}": use an IANA name such as Asia/Shanghai`);
+  }
+  if (!WEEK_RULES.includes(s.weekRule)) {
+    throw new CalendarInputError('weekRule', `unknown week rule "${s.weekRule}": use ${WEEK_RULES.join(' or ')}`);
+  }
+}
+
+/** Strict `YYYY-MM-DD` that names a real day; anything else is a `CalendarInputError` on `field`. */
+export function parseLocalDate(value: string, field = 'date'): LocalDate {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(typeof value === 'string' ? value : '');
+  if (m) {
+    const d = { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
+    const dt = DateTime.utc(d.year, d.month, d.day);
+    if (dt.isValid && dt.month === d.month && dt.day === d.day) return d;
+  }
+  throw new CalendarInputError(field, `"${String(value)}" is not a calendar date YYYY-MM-DD`);
+}
+
+// Calendar arithmetic is done on dates at UTC midnight (no DST there); instants are made
+// from local dates only at the end, in the organisation's zone.
+type PlainDate = DateTime;
+
+function plain(d: LocalDate): PlainDate {
+  return DateTime.utc(d.year, d.month, d.day);
+}
+
+function iso(d: PlainDate): string {
+  return d.toISODate()!;
+}
+
+/** The instant a local day starts (local midnight, or the first instant of the day where DST skips midnight). */
+function startOfLocalDay(d: PlainDate, zone: string): Date {
+  return DateTime.fromObject({ year: d.year, month: d.month, day: d.day }, { zone }).startOf('day').toJSDate();
+}
+
+function zoneOf(s: CalendarSettings): string {
+  assertCalendarSettings(s);
+  return s.timeZone;
+}
+
+/** The local date an instant or a `YYYY-MM-DD` string falls on. */
+function localDateOf(x: Date | string, zone: string): PlainDate {
+  if (typeof x === 'string') return plain(parseLocalDate(x));
+  if (!(x instanceof Date) || Number.isNaN(x.getTime())) throw new CalendarInputError('instant', 'not a valid instant');
+  const local = DateTime.fromJSDate(x, { zone });
+  return DateTime.utc(local.year, local.month, local.day);
+}
+
+function period(kind: PeriodKind, first: PlainDate, nextFirst: PlainDate, zone: string): Period {
+  return {
+    kind,
+    startDate: iso(first),
+    endDate: iso(nextFirst.minus({ days: 1 })),
+    startsAt: startOfLocalDay(first, zone),
+    endsAt: startOfLocalDay(nextFirst, zone),
+  };
+}
+
+function mondayOf(d: PlainDate): PlainDate {
+  return d.minus({ days: d.weekday - 1 });
+}
+
+/** Under FIRST_DAY, week 1 of `year` starts on the Monday on or before 1 January. */
+function firstDayWeekOne(year: number): PlainDate {
+  return mondayOf(DateTime.utc(year, 1, 1));
+}
+
+/** 52 or 53, computed from the rule. */
+export function weeksInYear(year: number, rule: WeekRule): number {
+  if (rule === 'ISO_8601') return DateTime.utc(year, 12, 28).weekNumber;
+  return Math.round(firstDayWeekOne(year + 1).diff(firstDayWeekOne(year), 'days').days / 7);
+}
+
+function weekFromMonday(monday: PlainDate, s: CalendarSettings, zone: string): Week {
+  let year: number;
+  let number: number;
+  if (s.weekRule === 'ISO_8601') {
+    year = monday.weekYear;
+    number = monday.weekNumber;
+  } else {
+    year = monday.plus({ days: 6 }).year; // the year of its Sunday
+    number = Math.round(monday.diff(firstDayWeekOne(year), 'days').days / 7) + 1;
+  }
+  return { ...period('WEEK', monday, monday.plus({ days: 7 }), zone), kind: 'WEEK', year, number };
+}
+
+/** The week containing an instant, in the organisation's zone. */
+export function weekOfInstant(instant: Date, s: CalendarSettings): Week {
+  const zone = zoneOf(s);
+  return weekFromMonday(mondayOf(localDateOf(instant, zone)), s, zone);
+}
+
+/** The week containing a local date `YYYY-MM-DD`. */
+export function weekOfDate(localDate: string, s: CalendarSettings): Week {
+  const zone = zoneOf(s);
+  return weekFromMonday(mondayOf(localDateOf(localDate, zone)), s, zone);
+}
+
+/** Week `number` of `year` under the rule; a number that year does not have is a `CalendarInputError` on `number`. */
+export function weekByNumber(year: number, number: number, s: CalendarSettings): Week {
+  const zone = zoneOf(s);
+  if (!Number.isInteger(year) || year < 1970 || year > 9999) {
+    throw new CalendarInputError('year', `year ${year} is outside 1970–9999`);
+  }
+  const count = weeksInYear(year, s.weekRule);
+  if (!Number.isInteger(number) || number < 1 || number > count) {
+    throw new CalendarInputError('number', `week ${number} does not exist in ${year} under ${s.weekRule} (weeks 1–${count})`);
+  }
+  const monday =
+    s.weekRule === 'ISO_8601'
+      ? DateTime.fromObject({ weekYear: year, weekNumber: number, weekday: 1 }, { zone: 'utc' })
+      : firstDayWeekOne(year).plus({ weeks: number - 1 });
+  return weekFromMonday(monday, s, zone);
+}
+
+/** `第03周 2023-01-09` (zh-CN) or `Week 03 · 2023-01-09` (en). */
+export function weekLabel(week: Pick<Week, 'number' | 'startDate'>, locale: Locale): string {
+  const n = String(week.number).padStart(2, '0');
+  return locale === 'zh-CN' ? `第${n}周 ${week.startDate}` : `Week ${n} · ${week.startDate}`;
+}
+
+/** The local day containing an instant, or the day a `YYYY-MM-DD` names. */
+export function dayOf(x: Date | string, s: CalendarSettings): Period {
+  const zone = zoneOf(s);
+  const d = localDateOf(x, zone);
+  return period('DAY', d, d.plus({ days: 1 }), zone);
+}
+
+export function monthOf(x: Date | string, s: CalendarSettings): Period {
+  const zone = zoneOf(s);
+  const first = localDateOf(x, zone).startOf('month');
+  return period('MONTH', first, first.plus({ months: 1 }), zone);
+}
+
+export function quarterOf(x: Date | string, s: CalendarSettings): Period {
+  const zone = zoneOf(s);
+  const first = localDateOf(x, zone).startOf('quarter');
+  return period('QUARTER', first, first.plus({ months: 3 }), zone);
+}
+
+/** The calendar year, 1 January to 31 December local. */
+export function yearOf(x: Date | string, s: CalendarSettings): Period {
+  const zone = zoneOf(s);
+  const first = localDateOf(x, zone).startOf('year');
+  return period('YEAR', first, first.plus({ years: 1 }), zone);
+}
+
+/** `[local 1 January 00:00, instant)`: the window of a year-to-date figure. */
+export function yearToDate(instant: Date, s: CalendarSettings): Period {
+  const zone = zoneOf(s);
+  const today = localDateOf(instant, zone);
+  const first = today.startOf('year');
+  return { kind: 'YEAR_TO_DATE', startDate: iso(first), endDate: iso(today), startsAt: startOfLocalDay(first, zone), endsAt: new Date(instant.getTime()) };
+}
+
+/** The period of a kind containing an instant or local date. */
+export function periodOf(kind: Exclude<PeriodKind, 'YEAR_TO_DATE'>, x: Date | string, s: CalendarSettings): Period {
+  switch (kind) {
+    case 'DAY':
+      return dayOf(x, s);
+    case 'WEEK':
+      return typeof x === 'string' ? weekOfDate(x, s) : weekOfInstant(x, s);
+    case 'MONTH':
+      return monthOf(x, s);
+    case 'QUARTER':
+      return quarterOf(x, s);
+    case 'YEAR':
+      return yearOf(x, s);
+  }
+}
+
+/**
+ * The previous calendar period of the same kind: the week before, the month before… (which may
+ * differ in length: DST, month lengths). For YEAR_TO_DATE, the same span one year earlier.
+ */
+export function previousPeriod(p: Period, s: CalendarSettings): Period {
+  const zone = zoneOf(s);
+  if (p.kind === 'YEAR_TO_DATE') {
+    const end = DateTime.fromJSDate(p.endsAt, { zone }).minus({ years: 1 });
+    return yearToDate(end.toJSDate(), s);
+  }
+  const dayBefore = iso(plain(parseLocalDate(p.startDate, 'startDate')).minus({ days: 1 }));
+  return periodOf(p.kind, dayBefore, s);
+}
+
+/** The window of equal duration immediately before: `[from − (to − from), from)`. */
+export function previousWindow(w: TimeWindow): TimeWindow {
+  const length = w.endsAt.getTime() - w.startsAt.getTime();
+  return { startsAt: new Date(w.startsAt.getTime() - length), endsAt: new Date(w.startsAt.getTime()) };
+}

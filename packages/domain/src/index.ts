@@ -1,0 +1,2 @@
+export * from './calendar/calendar.js';
+export * from './calendar/calendar.errors.js';
