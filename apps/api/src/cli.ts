@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { lexicographicSortSchema, printSchema } from 'graphql';
 import { DatabaseLockedError, DatabaseUnavailableError, openDatabase } from '@tally/db';
 import { ConfigError, parseConfig } from './config.js';
 import { createTallyPubSub } from './pubsub.js';
-import { buildTallySchema } from './schema.js';
+import { printTallySchema } from './schema.js';
 
 const SCHEMA_FILE = path.resolve(__dirname, '../../../packages/schema/schema.graphql');
 
@@ -20,11 +19,6 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-/** The schema as committed: sorted, so the file changes only when the contract does. */
-export async function printTallySchema(): Promise<string> {
-  const schema = await buildTallySchema(createTallyPubSub());
-  return `# Generated from apps/api by \`npm run schema:emit\`. Do not edit by hand.\n\n${printSchema(lexicographicSortSchema(schema))}\n`;
-}
 
 async function migrate(direction: string | undefined): Promise<void> {
   const config = parseConfig();
@@ -43,7 +37,7 @@ async function migrate(direction: string | undefined): Promise<void> {
 }
 
 async function schema(action: string | undefined): Promise<void> {
-  const printed = await printTallySchema();
+  const printed = await printTallySchema(createTallyPubSub());
   if (action === 'emit') {
     fs.writeFileSync(SCHEMA_FILE, printed);
     process.stdout.write(`wrote ${path.relative(process.cwd(), SCHEMA_FILE)}\n`);
@@ -67,9 +61,7 @@ async function run(argv: string[]): Promise<void> {
   fail(USAGE, 2);
 }
 
-if (require.main === module) {
-  run(process.argv.slice(2)).catch((err: unknown) => {
-    if (err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DatabaseLockedError) fail(err.message);
-    fail(err instanceof Error ? err.message : String(err));
-  });
-}
+run(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DatabaseLockedError) fail(err.message);
+  fail(err instanceof Error ? err.message : String(err));
+});

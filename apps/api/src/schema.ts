@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { GraphQLSchema } from 'graphql';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, getMetadataStorage, type PubSub } from 'type-graphql';
 import { RoleAuthChecker } from './modules/auth/auth-checker.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
@@ -34,4 +34,10 @@ export async function buildTallySchema(pubSub: PubSub): Promise<GraphQLSchema> {
     validate: { forbidUnknownValues: false },
     emitSchemaFile: false,
   });
+}
+
+/** The schema as committed: sorted, so the file changes only when the contract does. */
+export async function printTallySchema(pubSub: PubSub): Promise<string> {
+  const schema = await buildTallySchema(pubSub);
+  return `# Generated from apps/api by \`npm run schema:emit\`. Do not edit by hand.\n\n${printSchema(lexicographicSortSchema(schema))}\n`;
 }

@@ -141,18 +141,20 @@ describe('subscriptions', () => {
     expect((await connect({ authorization: 'garbage' })).code).toBe(4403);
   });
 
-  it('delivers settingsUpdated to an authenticated VIEWER', async () => {
+  it('delivers settingsUpdated to an authenticated VIEWER, each event read afresh', async () => {
     const viewer = await t.tokenFor(Role.VIEWER);
     const client = createClient({ url: `${t.baseUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` }, retryAttempts: 0 });
     const received: unknown[] = [];
-    const done = new Promise<void>((resolve, reject) => {
+    const twoEvents = new Promise<void>((resolve, reject) => {
       const unsubscribe = client.subscribe(
         { query: 'subscription { settingsUpdated { timeZone weekRule } }' },
         {
           next: (v) => {
             received.push(v);
-            unsubscribe();
-            resolve();
+            if (received.length === 2) {
+              unsubscribe();
+              resolve();
+            }
           },
           error: reject,
           complete: () => {},
@@ -161,11 +163,15 @@ describe('subscriptions', () => {
     });
     // Give the subscription a moment to be registered before publishing.
     await new Promise((r) => setTimeout(r, 300));
-    const upd = await t.gql('mutation { updateSettings(input: { weekRule: ISO_8601 }) { weekRule } }');
-    expect(upd.errors).toBeUndefined();
-    await done;
-    expect(received[0]).toEqual({ data: { settingsUpdated: { timeZone: 'Asia/Shanghai', weekRule: 'ISO_8601' } } });
-    await t.gql('mutation { updateSettings(input: { weekRule: FIRST_DAY }) { weekRule } }');
+    expect((await t.gql('mutation { updateSettings(input: { weekRule: ISO_8601 }) { weekRule } }')).errors).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await t.gql('mutation { updateSettings(input: { weekRule: FIRST_DAY }) { weekRule } }')).errors).toBeUndefined();
+    await twoEvents;
+    // A loader cached across events would repeat ISO_8601 here.
+    expect(received).toEqual([
+      { data: { settingsUpdated: { timeZone: 'Asia/Shanghai', weekRule: 'ISO_8601' } } },
+      { data: { settingsUpdated: { timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY' } } },
+    ]);
     await client.dispose();
   });
 });
