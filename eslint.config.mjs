@@ -24,4 +24,8 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['graphql', 'graphql/*', 'type-graphql', '@apollo/*'], message: 'domain and db stay free of GraphQL' }] }],
     },
   },
+  {
+    files: ['scripts/**/*.mjs', '*.mjs', '*.mts'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
 );
