@@ -3,3 +3,4 @@ export * from './embedded.js';
 export * from './errors.js';
 export * from './entities/index.js';
 export { migrations } from './migrations/index.js';
+export * from './payments/index.js';

@@ -18,6 +18,14 @@ export class SettingsEntity {
   @Column({ type: 'text' })
   locale!: 'zh-CN' | 'en';
 
+  /** Below this many eligible attempts a rate is flagged `lowVolume`. */
+  @Column({ name: 'low_volume_threshold', type: 'integer' })
+  lowVolumeThreshold!: number;
+
+  /** Pushed events older than this are rejected as too late (file import may backfill). */
+  @Column({ name: 'late_horizon_days', type: 'integer' })
+  lateHorizonDays!: number;
+
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
   updatedAt!: Date;
 }

@@ -1,0 +1,2 @@
+export * from './payment-events.repository.js';
+export * from './payment-counts.repository.js';

@@ -1,0 +1,106 @@
+import { DateTime } from 'luxon';
+import { CalendarInputError } from '../calendar/calendar.errors.js';
+import { periodOf, type CalendarSettings, type TimeWindow } from '../calendar/calendar.js';
+
+export type Granularity = 'MINUTE' | 'HOUR' | 'DAY' | 'WEEK' | 'MONTH';
+
+export const MAX_SERIES_POINTS = 5_000;
+/** MINUTE series are for incident-scale windows; longer ones would be tens of thousands of points. */
+export const MAX_MINUTE_WINDOW_MS = 48 * 3_600_000;
+
+const MINUTE = 60_000;
+
+/**
+ * Windows are `[from, to)` of whole minutes: counters are stored by minute, and a figure must
+ * be exact, never interpolated inside a minute.
+ */
+export function assertWindow(from: Date, to: Date): void {
+  for (const [field, d] of [
+    ['from', from],
+    ['to', to],
+  ] as const) {
+    if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw new CalendarInputError(field, 'not a valid instant');
+    if (d.getTime() % MINUTE !== 0) {
+      throw new CalendarInputError(field, `${d.toISOString()} is not a whole minute: seconds and milliseconds must be zero`);
+    }
+  }
+  if (to.getTime() <= from.getTime()) throw new CalendarInputError('to', 'must be later than from');
+}
+
+function nextHour(d: DateTime): DateTime {
+  return d.plus({ hours: 1 });
+}
+
+/**
+ * The points of a series over `[from, to)`: minutes, local hours, days, weeks (per the week
+ * rule's Monday) or months of the organisation's calendar, the first and last clipped to the
+ * window. Throws on MINUTE over more than 48 h or more than 5,000 points.
+ */
+export function seriesPoints(from: Date, to: Date, granularity: Granularity, s: CalendarSettings): TimeWindow[] {
+  assertWindow(from, to);
+  const span = to.getTime() - from.getTime();
+  if (granularity === 'MINUTE' && span > MAX_MINUTE_WINDOW_MS) {
+    throw new CalendarInputError('granularity', 'MINUTE is available for windows of at most 48 hours; use HOUR or coarser');
+  }
+  const roughUnit = { MINUTE: MINUTE, HOUR: 3_600_000, DAY: 86_400_000, WEEK: 7 * 86_400_000, MONTH: 28 * 86_400_000 }[granularity];
+  const tooMany = () =>
+    new CalendarInputError('granularity', `the window holds more than ${MAX_SERIES_POINTS} ${granularity} points; use a coarser granularity or a shorter window`);
+  if (span / roughUnit > MAX_SERIES_POINTS + 2) throw tooMany();
+
+  const points: TimeWindow[] = [];
+  const clip = (start: Date, end: Date) => {
+    points.push({ startsAt: new Date(Math.max(start.getTime(), from.getTime())), endsAt: new Date(Math.min(end.getTime(), to.getTime())) });
+    if (points.length > MAX_SERIES_POINTS) throw tooMany();
+  };
+  if (granularity === 'MINUTE') {
+    for (let t = from.getTime(); t < to.getTime(); t += MINUTE) clip(new Date(t), new Date(t + MINUTE));
+  } else if (granularity === 'HOUR') {
+    let h: DateTime = DateTime.fromJSDate(from, { zone: s.timeZone }).startOf('hour');
+    while (h.toMillis() < to.getTime()) {
+      const n = nextHour(h);
+      clip(h.toJSDate(), n.toJSDate());
+      h = n;
+    }
+  } else {
+    let p = periodOf(granularity, from, s);
+    while (p.startsAt.getTime() < to.getTime()) {
+      clip(p.startsAt, p.endsAt);
+      p = periodOf(granularity, p.endsAt, s);
+    }
+  }
+  return points;
+}
+
+/** A window cut into whole local days (read from day counters) and the partial-day edges around them. */
+export interface DaySplit {
+  /** Local dates `[fromDate, toDate)` wholly inside the window, or null. */
+  days: { fromDate: string; toDate: string } | null;
+  /** The parts of the window outside those days (at most two). */
+  edges: TimeWindow[];
+}
+
+export function splitByLocalDays(from: Date, to: Date, timeZone: string): DaySplit {
+  const localFrom = DateTime.fromJSDate(from, { zone: timeZone });
+  let firstDay: DateTime = localFrom.startOf('day');
+  if (firstDay.toMillis() < from.getTime()) firstDay = firstDay.plus({ days: 1 }).startOf('day');
+  const lastDayEnd = DateTime.fromJSDate(to, { zone: timeZone }).startOf('day');
+  if (lastDayEnd.toMillis() <= firstDay.toMillis()) return { days: null, edges: [{ startsAt: from, endsAt: to }] };
+  const edges: TimeWindow[] = [];
+  if (firstDay.toMillis() > from.getTime()) edges.push({ startsAt: from, endsAt: firstDay.toJSDate() });
+  if (lastDayEnd.toMillis() < to.getTime()) edges.push({ startsAt: lastDayEnd.toJSDate(), endsAt: to });
+  return { days: { fromDate: firstDay.toISODate()!, toDate: lastDayEnd.toISODate()! }, edges };
+}
+
+/** Index of the point containing instant `t` (points sorted, contiguous); -1 when outside. */
+export function pointIndexOf(points: readonly TimeWindow[], t: number): number {
+  let lo = 0;
+  let hi = points.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const p = points[mid]!;
+    if (t < p.startsAt.getTime()) hi = mid - 1;
+    else if (t >= p.endsAt.getTime()) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
