@@ -16,6 +16,7 @@ import { formatError } from './errors/format-error.js';
 import { attachSubscriptions } from './graphql/subscriptions.js';
 import { createLoaders } from './loaders.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { ingestRoutes } from './modules/payments/ingest.routes.js';
 import { createTallyPubSub } from './pubsub.js';
 import { buildTallySchema } from './schema.js';
 import { createServices, type Services } from './services.js';
@@ -44,9 +45,10 @@ function unavailable(): GraphQLError {
 export async function createApp(opts: { config: Config; db: Database; logger: Logger }): Promise<App> {
   const { config, db, logger } = opts;
   const pubSub = createTallyPubSub();
-  const services = createServices(db, pubSub);
+  const services = createServices(db, pubSub, logger);
+  services.changes.start();
   const schema = await buildTallySchema(pubSub);
-  const newLoaders = () => createLoaders(db);
+  const newLoaders = () => createLoaders(db, services);
   let draining = false;
 
   const app = express();
@@ -66,6 +68,15 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
     }),
   );
   app.use(healthRoutes(db, () => draining));
+  app.use(
+    ingestRoutes({
+      sources: services.sources,
+      ingest: services.paymentIngest,
+      log: logger,
+      maxBodyBytes: config.ingestMaxBodyBytes,
+      maxConcurrent: config.ingestMaxConcurrency,
+    }),
+  );
 
   const base = { services, db, config, log: logger };
   const ws = attachSubscriptions({
@@ -141,6 +152,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
     async stop() {
       draining = true;
       await apollo.stop();
+      await services.changes.stop();
     },
   };
 }

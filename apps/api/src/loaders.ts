@@ -1,13 +1,16 @@
 import DataLoader from 'dataloader';
 import { In } from 'typeorm';
-import { ApiTokenEntity, SettingsEntity, type Database } from '@tally/db';
+import { ApiTokenEntity, FailureCodeEntity, SettingsEntity, type Database } from '@tally/db';
 import { NotFoundError } from './errors/app-errors.js';
+import type { Services } from './services.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * One batch function per key, results in key order, an Error for a miss (the DataLoader
  * contract). Created per request so a cached row never outlives one answer.
  */
-export function createLoaders(db: Database) {
+export function createLoaders(db: Database, services: Pick<Services, 'sources'>) {
   const ds = db.dataSource;
   return {
     /** The organisation's settings row; however many fields need it, one SELECT per request. */
@@ -15,15 +18,24 @@ export function createLoaders(db: Database) {
       const row = await ds.getRepository(SettingsEntity).findOneByOrFail({ id: 1 });
       return keys.map(() => row);
     }),
+    /** The whole failure-code catalog (small), for attribution at read time. */
+    failureCodes: new DataLoader<1, Map<string, FailureCodeEntity>>(async (keys) => {
+      const rows = await ds.getRepository(FailureCodeEntity).find({ order: { code: 'ASC' } });
+      const map = new Map(rows.map((r) => [r.code, r]));
+      return keys.map(() => map);
+    }),
     apiTokenById: new DataLoader<string, ApiTokenEntity>(async (ids) => {
       const valid = ids.filter((id) => UUID.test(id));
       const rows = valid.length ? await ds.getRepository(ApiTokenEntity).findBy({ id: In(valid) }) : [];
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? new NotFoundError('API token', id));
     }),
+    /** Last-24-hour ingest activity of sources: one query for the whole list. */
+    sourceActivity: new DataLoader<string, { accepted: number; duplicates: number; rejected: number }>(async (ids) => {
+      const rows = await services.sources.activity(ids);
+      return ids.map((id) => rows.get(id) ?? { accepted: 0, duplicates: 0, rejected: 0 });
+    }),
   };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type Loaders = ReturnType<typeof createLoaders>;

@@ -5,9 +5,11 @@ import { RoleAuthChecker } from './modules/auth/auth-checker.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { CalendarResolver } from './modules/calendar/calendar.resolver.js';
 import { SettingsResolver } from './modules/settings/settings.resolver.js';
+import { PaymentsResolver } from './modules/payments/payments.resolver.js';
+import { SourcesResolver } from './modules/sources/sources.resolver.js';
 import { DateTimeScalar } from './graphql/scalars.js';
 
-export const resolvers = [AuthResolver, SettingsResolver, CalendarResolver] as const;
+export const resolvers = [AuthResolver, SettingsResolver, CalendarResolver, SourcesResolver, PaymentsResolver] as const;
 
 /**
  * Every Query, Mutation and Subscription field must say which role may call it. A field

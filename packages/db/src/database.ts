@@ -5,6 +5,7 @@ import { entities } from './entities/index.js';
 import { migrations } from './migrations/index.js';
 import { startEmbeddedServer, type EmbeddedServer } from './embedded.js';
 import { DatabaseUnavailableError, isConnectionError } from './errors.js';
+import { listen, type Listener } from './listener.js';
 
 export interface DatabaseOptions {
   /** `postgres://…` of a real server. Absent: embedded PGlite in `dataDir`. */
@@ -28,6 +29,11 @@ export interface Database {
   readonly dataSource: DataSource;
   /** True when the database serves one connection at a time (embedded PGlite). */
   readonly singleConnection: boolean;
+  /**
+   * LISTEN on a channel with a dedicated connection, or null for the embedded database (one
+   * process, one session: changes are delivered in-process instead).
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onReconnect: () => void): Listener | null;
   /** Resolves when the database answers `SELECT 1` within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>;
   /** Applies pending migrations; returns the names applied. */
@@ -116,6 +122,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     description,
     dataSource,
     singleConnection: single,
+    listen(channel, onMessage, onReconnect) {
+      if (single) return null;
+      return listen(
+        { host: c.host ?? 'localhost', port: c.port ? Number(c.port) : 5432, user: c.user ?? 'postgres', password: c.password ?? undefined, database: c.database ?? 'postgres', ssl: c.ssl as never },
+        channel,
+        onMessage,
+        onReconnect,
+      );
+    },
     async ping(timeoutMs = 2_000) {
       let timer: NodeJS.Timeout | undefined;
       try {

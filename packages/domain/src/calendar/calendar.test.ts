@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { DateTime } from 'luxon';
 import {
   assertCalendarSettings,
+  DEFAULT_CALENDAR,
+  isValidTimeZone,
   dayOf,
   monthOf,
   parseLocalDate,
+  periodOf,
   previousPeriod,
   previousWindow,
   quarterOf,
@@ -15,6 +19,7 @@ import {
   yearOf,
   yearToDate,
   type CalendarSettings,
+  type Period,
 } from './calendar.js';
 import { CalendarInputError } from './calendar.errors.js';
 
@@ -25,6 +30,17 @@ const HOUR = 3_600_000;
 
 function hours(w: { startsAt: Date; endsAt: Date }): number {
   return (w.endsAt.getTime() - w.startsAt.getTime()) / HOUR;
+}
+
+/** The error a call throws; fails the test when it does not throw. */
+function thrown(f: () => unknown): CalendarInputError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(CalendarInputError);
+    return e as CalendarInputError;
+  }
+  throw new Error('expected a CalendarInputError');
 }
 
 describe('weeks as the example report numbers them', () => {
@@ -86,19 +102,21 @@ describe('weeks as the example report numbers them', () => {
       [2023, 54],
       [2022, 53],
     ] as const) {
-      const err = (() => {
-        try {
-          weekByNumber(year, number, SH_FIRST);
-        } catch (e) {
-          return e;
-        }
-      })();
-      expect(err).toBeInstanceOf(CalendarInputError);
-      expect((err as CalendarInputError).field).toBe('number');
-      expect((err as CalendarInputError).message).toContain(`week ${number}`);
+      const err = thrown(() => weekByNumber(year, number, SH_FIRST));
+      expect(err.field).toBe('number');
+      expect(err.code).toBe('BAD_USER_INPUT');
+      expect(err.message).toContain(`week ${number}`);
     }
+    expect(thrown(() => weekByNumber(2022, 54, SH_FIRST)).message).toBe('week 54 does not exist in 2022 under FIRST_DAY (weeks 1–52)');
+    // 2023 has 53 FIRST_DAY weeks: Mon 2022-12-26 … Sun 2023-12-31, as 1 Jan 2024 is a Monday.
+    expect(thrown(() => weekByNumber(2023, 54, SH_FIRST)).message).toBe('week 54 does not exist in 2023 under FIRST_DAY (weeks 1–53)');
+    expect(weekByNumber(2023, 53, SH_FIRST)).toMatchObject({ startDate: '2023-12-25', endDate: '2023-12-31' });
+    expect(thrown(() => weekByNumber(2021, 53, SH_ISO)).field).toBe('number');
     expect(weekByNumber(2017, 53, SH_FIRST)).toMatchObject({ startDate: '2017-12-25', endDate: '2017-12-31' });
-    expect(() => weekByNumber(1800, 1, SH_FIRST)).toThrow(/year/);
+    expect(weekByNumber(2020, 53, SH_ISO)).toMatchObject({ startDate: '2020-12-28', endDate: '2021-01-03' });
+    expect(thrown(() => weekByNumber(1800, 1, SH_FIRST)).field).toBe('year');
+    expect(thrown(() => weekByNumber(10_000, 1, SH_FIRST)).field).toBe('year');
+    expect(thrown(() => weekByNumber(2023, 1.5, SH_FIRST)).field).toBe('number');
   });
 });
 
@@ -127,6 +145,64 @@ describe('daylight saving time', () => {
     expect(hours(weekOfDate('2023-10-29', BERLIN))).toBe(169);
     expect(hours(previousPeriod(weekOfDate('2023-04-02', BERLIN), BERLIN))).toBe(167);
   });
+
+  it('starts a day at the first existing instant where DST skips midnight', () => {
+    // America/Santiago, 2023-09-03: 00:00 −04 jumps to 01:00 −03.
+    const santiago: CalendarSettings = { timeZone: 'America/Santiago', weekRule: 'ISO_8601' };
+    const day = dayOf('2023-09-03', santiago);
+    expect(day.startsAt.toISOString()).toBe('2023-09-03T04:00:00.000Z');
+    expect(hours(day)).toBe(23);
+    expect(dayOf('2023-09-02', santiago).endsAt.getTime()).toBe(day.startsAt.getTime());
+  });
+
+  it('starts a day at the first of two midnights where the clock falls back to midnight', () => {
+    // America/Havana, 2023-11-05: 01:00 −04 falls back to 00:00 −05, so midnight happens twice.
+    const havana: CalendarSettings = { timeZone: 'America/Havana', weekRule: 'ISO_8601' };
+    const day = dayOf('2023-11-05', havana);
+    expect(day.startsAt.toISOString()).toBe('2023-11-05T04:00:00.000Z');
+    expect(hours(day)).toBe(25);
+    expect(hours(dayOf('2023-11-04', havana))).toBe(24);
+    // 00:30 local (first time round) belongs to 5 November by date and by window alike.
+    const instant = new Date('2023-11-05T04:30:00Z');
+    expect(dayOf(instant, havana)).toMatchObject({ startDate: '2023-11-05' });
+    expect(weekOfDate('2023-11-05', havana).endsAt.toISOString()).toBe('2023-11-06T05:00:00.000Z');
+  });
+
+  it('gives a day the calendar skipped no time at all', () => {
+    // Samoa moved across the date line: 2011-12-29 24:00 −10 was 2011-12-31 00:00 +14.
+    const apia: CalendarSettings = { timeZone: 'Pacific/Apia', weekRule: 'ISO_8601' };
+    const skipped = dayOf('2011-12-30', apia);
+    expect(hours(skipped)).toBe(0);
+    expect(dayOf('2011-12-29', apia).endsAt.getTime()).toBe(skipped.startsAt.getTime());
+    expect(dayOf('2011-12-31', apia).startsAt.getTime()).toBe(skipped.endsAt.getTime());
+    expect(hours(weekOfDate('2011-12-30', apia))).toBe(6 * 24);
+  });
+
+  it('tiles days without gaps and puts every instant inside its own day and week, across DST', () => {
+    const zones = ['Asia/Shanghai', 'Europe/Berlin', 'America/Havana', 'America/Santiago', 'Australia/Lord_Howe', 'Asia/Beirut'];
+    const contains = (p: Period, t: number) => p.startsAt.getTime() <= t && t < p.endsAt.getTime();
+    for (const timeZone of zones) {
+      const s: CalendarSettings = { timeZone, weekRule: 'FIRST_DAY' };
+      const odd: Period[] = []; // days that are not 24 hours long, and their neighbours
+      let day = dayOf('2023-01-01', s);
+      for (let i = 0; i < 365; i++) {
+        const next = dayOf(DateTime.fromISO(day.startDate).plus({ days: 1 }).toISODate()!, s);
+        expect(next.startsAt.getTime()).toBe(day.endsAt.getTime());
+        if (hours(day) !== 24 || hours(next) !== 24) odd.push(day, next);
+        day = next;
+      }
+      // Every zone but Shanghai changes clocks twice in 2023.
+      if (timeZone !== 'Asia/Shanghai') expect(odd.length).toBeGreaterThanOrEqual(4);
+      for (const d of odd) {
+        for (let t = d.startsAt.getTime() - HOUR; t <= d.endsAt.getTime() + HOUR; t += 30 * 60_000) {
+          const instant = new Date(t);
+          for (const p of [dayOf(instant, s), weekOfInstant(instant, s)]) {
+            if (!contains(p, t)) expect.fail(`${timeZone} ${instant.toISOString()} is outside its ${p.kind} ${p.startDate}`);
+          }
+        }
+      }
+    }
+  });
 });
 
 describe('months, quarters, years and year to date', () => {
@@ -149,6 +225,22 @@ describe('months, quarters, years and year to date', () => {
     expect(previousPeriod(dayOf('2023-03-01', SH_FIRST), SH_FIRST)).toMatchObject({ startDate: '2023-02-28', endDate: '2023-02-28' });
     const w1 = weekByNumber(2023, 1, SH_FIRST);
     expect(previousPeriod(w1, SH_FIRST)).toMatchObject({ kind: 'WEEK', year: 2022, number: 52, startDate: '2022-12-19' });
+    // Into a 53-week year under each rule.
+    expect(previousPeriod(weekByNumber(2018, 1, SH_FIRST), SH_FIRST)).toMatchObject({ year: 2017, number: 53, startDate: '2017-12-25' });
+    expect(previousPeriod(weekByNumber(2021, 1, SH_ISO), SH_ISO)).toMatchObject({ year: 2020, number: 53, startDate: '2020-12-28' });
+  });
+
+  it('follows local dates, not UTC ones, for months, quarters and years', () => {
+    // 2023-03-31T16:30Z is already 1 April, Q2, in Shanghai.
+    const instant = new Date('2023-03-31T16:30:00Z');
+    expect(monthOf(instant, SH_FIRST)).toMatchObject({ startDate: '2023-04-01', endDate: '2023-04-30' });
+    expect(quarterOf(instant, SH_FIRST)).toMatchObject({ startDate: '2023-04-01', endDate: '2023-06-30' });
+    const q4 = quarterOf('2023-11-15', SH_FIRST);
+    expect(q4).toMatchObject({ startDate: '2023-10-01', endDate: '2023-12-31' });
+    expect(q4.endsAt.toISOString()).toBe('2023-12-31T16:00:00.000Z');
+    expect(periodOf('YEAR', '2024-06-01', SH_FIRST)).toMatchObject({ kind: 'YEAR', startDate: '2024-01-01', endDate: '2024-12-31' });
+    expect(hours(yearOf('2024-06-01', SH_FIRST))).toBe(366 * 24);
+    expect(thrown(() => periodOf('FORTNIGHT' as never, '2024-06-01', SH_FIRST)).field).toBe('kind');
   });
 
   it('measures year to date from local 1 January to the instant, and its previous span a year earlier', () => {
@@ -160,23 +252,38 @@ describe('months, quarters, years and year to date', () => {
     const prev = previousPeriod(ytd, SH_FIRST);
     expect(prev.startsAt.toISOString()).toBe('2021-12-31T16:00:00.000Z');
     expect(prev.endsAt.toISOString()).toBe('2022-01-13T00:00:00.000Z');
+    expect(prev).toMatchObject({ kind: 'YEAR_TO_DATE', startDate: '2022-01-01', endDate: '2022-01-13' });
+  });
+
+  it('clamps year to date on 29 February to 28 February a year earlier', () => {
+    const ytd = yearToDate(new Date('2024-02-29T04:00:00Z'), SH_FIRST); // 12:00 local
+    const prev = previousPeriod(ytd, SH_FIRST);
+    expect(prev).toMatchObject({ startDate: '2023-01-01', endDate: '2023-02-28' });
+    expect(prev.endsAt.toISOString()).toBe('2023-02-28T04:00:00.000Z');
   });
 
   it('gives the window of equal length just before', () => {
     const w = { startsAt: new Date('2023-01-10T00:00:00Z'), endsAt: new Date('2023-01-10T06:00:00Z') };
     expect(previousWindow(w)).toEqual({ startsAt: new Date('2023-01-09T18:00:00Z'), endsAt: new Date('2023-01-10T00:00:00Z') });
+    // Equal duration, not the previous calendar period: a 31-day month gives back 31 days.
+    const march = monthOf('2024-03-01', SH_FIRST);
+    const before = previousWindow(march);
+    expect(before.endsAt.getTime()).toBe(march.startsAt.getTime());
+    expect(hours(before)).toBe(31 * 24);
   });
 });
 
 describe('bad input', () => {
   it('rejects an unknown time zone naming timeZone', () => {
-    expect(() => assertCalendarSettings({ timeZone: 'Mars/Olympus', weekRule: 'FIRST_DAY' })).toThrow(CalendarInputError);
-    try {
-      weekOfDate('2023-01-09', { timeZone: 'Mars/Olympus', weekRule: 'FIRST_DAY' });
-    } catch (e) {
-      expect((e as CalendarInputError).field).toBe('timeZone');
-    }
+    const mars: CalendarSettings = { timeZone: 'Mars/Olympus', weekRule: 'FIRST_DAY' };
+    expect(thrown(() => assertCalendarSettings(mars)).field).toBe('timeZone');
+    expect(thrown(() => weekOfDate('2023-01-09', mars)).field).toBe('timeZone');
+    expect(isValidTimeZone('Mars/Olympus')).toBe(false);
+    expect(isValidTimeZone('UTC')).toBe(true);
+    expect(isValidTimeZone('Europe/Berlin')).toBe(true);
     expect(() => assertCalendarSettings({ timeZone: 'UTC', weekRule: 'ISO_8601' })).not.toThrow();
+    expect(() => assertCalendarSettings(DEFAULT_CALENDAR)).not.toThrow();
+    expect(thrown(() => assertCalendarSettings({ timeZone: 'UTC', weekRule: 'SUNDAY' as never })).field).toBe('weekRule');
   });
 
   it('rejects dates that are not calendar dates', () => {
@@ -184,6 +291,9 @@ describe('bad input', () => {
       expect(() => parseLocalDate(bad)).toThrow(CalendarInputError);
     }
     expect(parseLocalDate('2024-02-29')).toEqual({ year: 2024, month: 2, day: 29 });
+    expect(thrown(() => parseLocalDate('2023-02-30')).field).toBe('date');
+    expect(thrown(() => parseLocalDate('x', 'from')).field).toBe('from');
     expect(() => parseLocalDate('x', 'from')).toThrow(/not a calendar date/);
+    expect(thrown(() => weekOfInstant(new Date('nope'), SH_FIRST)).field).toBe('instant');
   });
 });

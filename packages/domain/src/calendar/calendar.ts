@@ -85,9 +85,49 @@ function iso(d: PlainDate): string {
   return d.toISODate()!;
 }
 
-/** The instant a local day starts (local midnight, or the first instant of the day where DST skips midnight). */
+function dayKey(year: number, month: number, day: number): number {
+  return year * 10_000 + month * 100 + day;
+}
+
+function localDayKeyAt(ms: number, zone: string): number {
+  const local = DateTime.fromMillis(ms, { zone });
+  return dayKey(local.year, local.month, local.day);
+}
+
+/**
+ * The instant a local day starts: the first instant whose local date is that day. That is local
+ * midnight, or the first instant after the jump where DST skips midnight.
+ *
+ * Luxon's startOf('day') gets skipped midnights right, but where the clock falls back to midnight
+ * (America/Havana, 2023-11-05: 01:00 → 00:00) midnight happens twice and Luxon picks the later one.
+ * The hour between would then belong to the day before by window but to this day by local date.
+ * One extra offset lookup finds that case; only then do we search for the real boundary.
+ */
 function startOfLocalDay(d: PlainDate, zone: string): Date {
-  return DateTime.fromObject({ year: d.year, month: d.month, day: d.day }, { zone }).startOf('day').toJSDate();
+  const guess = DateTime.fromObject({ year: d.year, month: d.month, day: d.day }, { zone }).startOf('day').toMillis();
+  const target = dayKey(d.year, d.month, d.day);
+  if (localDayKeyAt(guess - 1, zone) < target) return new Date(guess);
+  // Binary search for the smallest instant on or after the day. Local dates only move forward
+  // here; 72 hours back is before the day even across Samoa's skipped 2011-12-30.
+  let before = guess - 72 * 3_600_000;
+  let onOrAfter = guess;
+  if (localDayKeyAt(before, zone) >= target) return new Date(guess);
+  while (onOrAfter - before > 1) {
+    const mid = Math.floor((before + onOrAfter) / 2);
+    if (localDayKeyAt(mid, zone) >= target) onOrAfter = mid;
+    else before = mid;
+  }
+  return new Date(onOrAfter);
+}
+
+/** The instant a local date `YYYY-MM-DD` starts in a zone (the first instant with that local date). */
+export function localDayStart(localDate: string, timeZone: string): Date {
+  return startOfLocalDay(plain(parseLocalDate(localDate)), timeZone);
+}
+
+/** The local date `YYYY-MM-DD` of an instant in a zone. */
+export function localDateAt(instant: Date, timeZone: string): string {
+  return DateTime.fromJSDate(instant, { zone: timeZone }).toISODate()!;
 }
 
 function zoneOf(s: CalendarSettings): string {
@@ -223,6 +263,9 @@ export function periodOf(kind: Exclude<PeriodKind, 'YEAR_TO_DATE'>, x: Date | st
       return quarterOf(x, s);
     case 'YEAR':
       return yearOf(x, s);
+    default:
+      // Unreachable from typed code; a caller passing an unchecked string gets a named error, not undefined.
+      throw new CalendarInputError('kind', `unknown period kind "${String(kind as unknown)}"`);
   }
 }
 

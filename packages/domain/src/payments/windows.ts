@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { CalendarInputError } from '../calendar/calendar.errors.js';
-import { periodOf, type CalendarSettings, type TimeWindow } from '../calendar/calendar.js';
+import { localDateAt, localDayStart, periodOf, type CalendarSettings, type TimeWindow } from '../calendar/calendar.js';
 
 export type Granularity = 'MINUTE' | 'HOUR' | 'DAY' | 'WEEK' | 'MONTH';
 
@@ -80,15 +80,17 @@ export interface DaySplit {
 }
 
 export function splitByLocalDays(from: Date, to: Date, timeZone: string): DaySplit {
-  const localFrom = DateTime.fromJSDate(from, { zone: timeZone });
-  let firstDay: DateTime = localFrom.startOf('day');
-  if (firstDay.toMillis() < from.getTime()) firstDay = firstDay.plus({ days: 1 }).startOf('day');
-  const lastDayEnd = DateTime.fromJSDate(to, { zone: timeZone }).startOf('day');
-  if (lastDayEnd.toMillis() <= firstDay.toMillis()) return { days: null, edges: [{ startsAt: from, endsAt: to }] };
+  const nextDate = (d: string) => DateTime.fromISO(d, { zone: 'utc' }).plus({ days: 1 }).toISODate()!;
+  let firstDate = localDateAt(from, timeZone);
+  if (localDayStart(firstDate, timeZone).getTime() < from.getTime()) firstDate = nextDate(firstDate);
+  const firstStart = localDayStart(firstDate, timeZone);
+  const endDate = localDateAt(to, timeZone);
+  const endStart = localDayStart(endDate, timeZone);
+  if (endStart.getTime() <= firstStart.getTime()) return { days: null, edges: [{ startsAt: from, endsAt: to }] };
   const edges: TimeWindow[] = [];
-  if (firstDay.toMillis() > from.getTime()) edges.push({ startsAt: from, endsAt: firstDay.toJSDate() });
-  if (lastDayEnd.toMillis() < to.getTime()) edges.push({ startsAt: lastDayEnd.toJSDate(), endsAt: to });
-  return { days: { fromDate: firstDay.toISODate()!, toDate: lastDayEnd.toISODate()! }, edges };
+  if (firstStart.getTime() > from.getTime()) edges.push({ startsAt: from, endsAt: firstStart });
+  if (endStart.getTime() < to.getTime()) edges.push({ startsAt: endStart, endsAt: to });
+  return { days: { fromDate: firstDate, toDate: endDate }, edges };
 }
 
 /** Index of the point containing instant `t` (points sorted, contiguous); -1 when outside. */
@@ -103,4 +105,14 @@ export function pointIndexOf(points: readonly TimeWindow[], t: number): number {
     else return mid;
   }
   return -1;
+}
+
+/** The instant (ms) a local date starts in a zone. */
+export function startOfLocalDate(localDate: string, timeZone: string): number {
+  return localDayStart(localDate, timeZone).getTime();
+}
+
+/** The start of the local hour containing an instant. */
+export function startOfLocalHour(instant: Date, timeZone: string): Date {
+  return DateTime.fromJSDate(instant, { zone: timeZone }).startOf('hour').toJSDate();
 }

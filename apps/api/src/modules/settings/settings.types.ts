@@ -1,4 +1,4 @@
-import { Field, InputType, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 
 export enum WeekRule {
   FIRST_DAY = 'FIRST_DAY',
@@ -25,6 +25,12 @@ export class Settings {
   @Field({ description: 'Language of labels and reports: zh-CN or en.' })
   locale!: string;
 
+  @Field(() => Int, { description: 'Below this many eligible attempts a success rate is flagged lowVolume.' })
+  lowVolumeThreshold!: number;
+
+  @Field(() => Int, { description: 'Pushed events older than this many days are rejected as too_late (the file import can backfill).' })
+  lateHorizonDays!: number;
+
   @Field(() => Date)
   updatedAt!: Date;
 }
@@ -39,4 +45,10 @@ export class UpdateSettingsInput {
 
   @Field({ nullable: true })
   locale?: string;
+
+  @Field(() => Int, { nullable: true })
+  lowVolumeThreshold?: number;
+
+  @Field(() => Int, { nullable: true })
+  lateHorizonDays?: number;
 }

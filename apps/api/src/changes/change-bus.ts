@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { EntityManager } from 'typeorm';
+import type { Logger } from 'pino';
+import type { Database, Direction, Listener } from '@tally/db';
+
+/** What changed, by ids and ranges only: each replica recomputes what its subscribers asked for. */
+export type ChangeNotice =
+  | { topic: 'payments'; directions: Direction[]; from: string; to: string }
+  /** Something may have been missed (a reconnect): recompute everything. */
+  | { topic: 'resync' };
+
+const CHANNEL = 'tally_changes';
+
+/**
+ * Fans change notices out to every API process. On PostgreSQL the notice is a NOTIFY sent
+ * inside the writing transaction, so it is delivered — to this process too, through its own
+ * LISTEN — exactly when the data commits, and never for a rollback. The embedded database has
+ * one process, so notices are delivered in-process after commit.
+ */
+export class ChangeBus {
+  private readonly emitter = new EventEmitter();
+  private listener: Listener | null = null;
+  private readonly origin = randomUUID();
+
+  constructor(
+    private readonly db: Database,
+    private readonly log: Logger,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  start(): void {
+    this.listener = this.db.listen(
+      CHANNEL,
+      (payload) => {
+        try {
+          const { notice } = JSON.parse(payload) as { origin: string; notice: ChangeNotice };
+          this.emitter.emit('change', notice);
+        } catch (err) {
+          this.log.warn({ err }, 'ignoring a malformed change notice');
+        }
+      },
+      () => this.emitter.emit('change', { topic: 'resync' } satisfies ChangeNotice),
+    );
+  }
+
+  /** Inside the writing transaction. */
+  async notifyInTransaction(m: EntityManager, notice: ChangeNotice): Promise<void> {
+    if (this.listener) await m.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ origin: this.origin, notice })]);
+  }
+
+  /** After the transaction committed. */
+  afterCommit(notice: ChangeNotice): void {
+    if (!this.listener) this.emitter.emit('change', notice);
+  }
+
+  on(handler: (notice: ChangeNotice) => void): () => void {
+    this.emitter.on('change', handler);
+    return () => this.emitter.off('change', handler);
+  }
+
+  async stop(): Promise<void> {
+    await this.listener?.close();
+    this.listener = null;
+  }
+}

@@ -1,0 +1,46 @@
+import type { DataSource } from 'typeorm';
+import { FailureCodeEntity, type AttributionName } from '@tally/db';
+import { BadInputError } from '../../errors/app-errors.js';
+import type { ChangeBus } from '../../changes/change-bus.js';
+
+export interface Classification {
+  code: string;
+  attribution: AttributionName;
+  description?: string | null;
+}
+
+export class FailureCodesService {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly changes: ChangeBus,
+  ) {}
+
+  list(): Promise<FailureCodeEntity[]> {
+    return this.ds.getRepository(FailureCodeEntity).find({ order: { code: 'ASC' } });
+  }
+
+  /**
+   * Sets who is accountable for codes (also codes not seen yet). Attribution is applied when
+   * figures are read, so past weeks change too; subscribers are told to recompute.
+   */
+  async classify(input: readonly Classification[]): Promise<FailureCodeEntity[]> {
+    input.forEach((c, i) => {
+      if (typeof c.code !== 'string' || c.code.length < 1 || c.code.length > 64) throw new BadInputError(`input[${i}].code`, 'must be 1 to 64 characters');
+      if (c.description && c.description.length > 500) throw new BadInputError(`input[${i}].description`, 'must be at most 500 characters');
+    });
+    const codes = await this.ds.transaction(async (m) => {
+      for (const c of input) {
+        await m.query(
+          `INSERT INTO failure_codes (code, attribution, description, updated_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (code) DO UPDATE SET attribution = excluded.attribution,
+             description = coalesce(excluded.description, failure_codes.description), updated_at = now()`,
+          [c.code, c.attribution, c.description ?? null],
+        );
+      }
+      await this.changes.notifyInTransaction(m, { topic: 'resync' });
+      return m.getRepository(FailureCodeEntity).find({ where: input.map((c) => ({ code: c.code })), order: { code: 'ASC' } });
+    });
+    this.changes.afterCommit({ topic: 'resync' });
+    return codes;
+  }
+}

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { startTestApp, type TestApp } from '../../testing/test-app.js';
+import { event, failed, minutesAgo, ndjson, newSource, post } from '../../testing/factories.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ viaProxy: true });
+});
+afterAll(() => t.close());
+
+async function count(sql: string, params: unknown[]): Promise<number> {
+  const [r] = await t.db.dataSource.query(sql, params);
+  return Number(r.n);
+}
+
+describe('the database goes away during ingest', () => {
+  it('answers 503 with Retry-After, applies nothing, and counts the retry once', async () => {
+    const s = await newSource(t);
+    const events = Array.from({ length: 500 }, (_, i) => (i % 50 ? event(`f${i}`, minutesAgo(3)) : failed(`f${i}`, minutesAgo(3), 'BANK_TIMEOUT')));
+    const body = ndjson(events);
+
+    let blocker: pg.Client | undefined;
+    let busy: Promise<unknown> | undefined;
+    if (t.testDb.target.kind === 'embedded') {
+      // One session: keep it busy so the request is waiting on the database when it goes.
+      busy = t.db.dataSource.query('SELECT pg_sleep(2)').catch(() => undefined);
+    } else {
+      // Hold the counters so the request stops inside its transaction, after inserting events.
+      blocker = new pg.Client({ connectionString: t.testDb.options.url });
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE payment_counts_day IN EXCLUSIVE MODE');
+    }
+    const pending = post(t, s.key, body);
+    await new Promise((r) => setTimeout(r, 400));
+    await t.proxy!.cut();
+    if (blocker) {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    await busy;
+    const down = await pending;
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBeTruthy();
+
+    await t.proxy!.restore();
+    // The pool notices the broken connections on the next use; readiness comes back by itself.
+    let ready = 0;
+    for (let i = 0; i < 40 && ready !== 200; i++) {
+      ready = (await fetch(`${t.baseUrl}/readyz`)).status;
+      if (ready !== 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(ready).toBe(200);
+    expect(await count('SELECT count(*) AS n FROM payment_events WHERE source_id = $1', [s.id])).toBe(0);
+
+    let retry = await post(t, s.key, body);
+    for (let i = 0; i < 10 && retry.status === 503; i++) retry = await post(t, s.key, body);
+    expect(retry.status).toBe(200);
+    expect(retry.body).toMatchObject({ accepted: 500, duplicates: 0, rejected: [] });
+    expect(await count('SELECT count(*) AS n FROM payment_events WHERE source_id = $1', [s.id])).toBe(500);
+    expect(await count('SELECT sum(events) AS n FROM payment_counts_minute WHERE source_id = $1', [s.id])).toBe(500);
+    expect(await count('SELECT sum(events) AS n FROM payment_counts_day WHERE source_id = $1', [s.id])).toBe(500);
+    expect(await count(`SELECT events AS n FROM failure_codes WHERE code = 'BANK_TIMEOUT'`, [])).toBe(10);
+  });
+});

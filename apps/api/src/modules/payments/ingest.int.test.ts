@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { startTestApp, type TestApp } from '../../testing/test-app.js';
+import { event, failed, minutesAgo, ndjson, newSource, post } from '../../testing/factories.js';
+import { Role } from '../auth/role.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ env: { INGEST_MAX_BODY_BYTES: String(256 * 1024) } });
+});
+afterAll(() => t.close());
+
+async function stored(sourceId: string): Promise<number> {
+  const [r] = await t.db.dataSource.query('SELECT count(*)::int AS n FROM payment_events WHERE source_id = $1', [sourceId]);
+  return r.n;
+}
+async function counted(sourceId: string): Promise<number> {
+  const [m] = await t.db.dataSource.query('SELECT coalesce(sum(events), 0)::int AS n FROM payment_counts_minute WHERE source_id = $1', [sourceId]);
+  const [d] = await t.db.dataSource.query('SELECT coalesce(sum(events), 0)::int AS n FROM payment_counts_day WHERE source_id = $1', [sourceId]);
+  expect(d.n).toBe(m.n); // both rollups always agree
+  return m.n;
+}
+
+describe('POST /v1/ingest/payment-outcomes', () => {
+  it('accepts NDJSON, rejects bad lines alone with field and reason, and keeps the good ones', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(30);
+    const lines = [
+      event('ok-1', at),
+      '{"id": "broken", "occurredAt": ',
+      { ...event('no-dir', at), direction: undefined },
+      event('bad-dir', at, { direction: 'SIDEWAYS' as never }),
+      event('bad-status', at, { status: 'MAYBE' as never }),
+      event('code-on-success', at, { failureCode: 'X' }),
+      event('no-code', at, { status: 'FAILED' }),
+      event('no-offset', '2026-01-01T10:00:00'),
+      event('future', new Date(Date.now() + 3_600_000)),
+      event('too-late', new Date(Date.now() - 40 * 86_400_000)),
+      event('negative', at, { amountMinor: -5 }),
+      event('fraction', at, { amountMinor: 12.5 }),
+      event('x'.repeat(10_000), at),
+      event('long-channel', at, { channel: 'c'.repeat(10_000) }),
+      event('bad-currency', at, { currency: 'XYZW' }),
+      event('wrong-type', at, { channel: 42 as never }),
+      failed('ok-2', at, 'BANK_TIMEOUT', { extra: 'ignored' }),
+      '42',
+    ];
+    const r = await post(t, s.key, ndjson(lines));
+    expect(r.status).toBe(200);
+    expect(r.body.accepted).toBe(2);
+    expect(r.body.duplicates).toBe(0);
+    const byLine = Object.fromEntries(r.body.rejected!.map((x) => [x.line, x]));
+    expect(byLine[2]).toMatchObject({ code: 'malformed' });
+    expect(byLine[3]).toMatchObject({ id: 'no-dir', field: 'direction', code: 'invalid' });
+    expect(byLine[4]).toMatchObject({ field: 'direction' });
+    expect(byLine[5]).toMatchObject({ field: 'status' });
+    expect(byLine[6]).toMatchObject({ field: 'failureCode' });
+    expect(byLine[7]).toMatchObject({ field: 'failureCode' });
+    expect(byLine[8]).toMatchObject({ field: 'occurredAt', code: 'invalid' });
+    expect(byLine[8]!.reason).toMatch(/offset/);
+    expect(byLine[9]).toMatchObject({ field: 'occurredAt', code: 'future' });
+    expect(byLine[10]).toMatchObject({ field: 'occurredAt', code: 'too_late' });
+    expect(byLine[11]).toMatchObject({ field: 'amountMinor' });
+    expect(byLine[12]).toMatchObject({ field: 'amountMinor' });
+    expect(byLine[13]).toMatchObject({ field: 'id' });
+    expect(byLine[14]).toMatchObject({ field: 'channel' });
+    expect(byLine[15]).toMatchObject({ field: 'currency' });
+    expect(byLine[16]).toMatchObject({ field: 'channel' });
+    expect(byLine[18]).toMatchObject({ code: 'invalid' });
+    expect(r.body.rejected).toHaveLength(16);
+    expect(await stored(s.id)).toBe(2);
+    expect(await counted(s.id)).toBe(2);
+  });
+
+  it('accepts a JSON array and gzip, counting positions from 1', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(20);
+    const r = await post(t, s.key, gzipSync(JSON.stringify([event('a1', at), event('a2', at, { amountMinor: -1 })])), {
+      type: 'application/json',
+      headers: { 'content-encoding': 'gzip' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ accepted: 1, rejected: [{ line: 2, field: 'amountMinor' }] });
+  });
+
+  it('counts a resend once: duplicates within a batch and across batches, conflicts rejected', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(10);
+    const batch = ndjson([event('d1', at), event('d2', at), event('d1', at)]);
+    expect((await post(t, s.key, batch)).body).toMatchObject({ accepted: 2, duplicates: 1, rejected: [] });
+    expect((await post(t, s.key, batch)).body).toMatchObject({ accepted: 0, duplicates: 3, rejected: [] });
+    // Same instant written with another offset is the same content.
+    const shifted = new Date(at).toISOString().replace('Z', '+00:00');
+    expect((await post(t, s.key, ndjson([event('d1', shifted)]))).body).toMatchObject({ accepted: 0, duplicates: 1 });
+    const conflict = await post(t, s.key, ndjson([event('d2', at, { channel: 'alipay' }), event('d3', at), event('d3', at, { channel: 'wechat' })]));
+    expect(conflict.body.accepted).toBe(1);
+    expect(conflict.body.rejected).toEqual([
+      expect.objectContaining({ line: 1, id: 'd2', code: 'conflict' }),
+      expect.objectContaining({ line: 3, id: 'd3', code: 'conflict' }),
+    ]);
+    expect(await stored(s.id)).toBe(3);
+    expect(await counted(s.id)).toBe(3);
+  });
+
+  it('counts concurrent retries of the same batch exactly once', async () => {
+    const s = await newSource(t);
+    const events = Array.from({ length: 300 }, (_, i) => event(`c${i}`, minutesAgo(5 + (i % 7)), i % 10 ? {} : { status: 'FAILED', failureCode: 'BANK_TIMEOUT' }));
+    const body = ndjson(events);
+    const answers = await Promise.all(Array.from({ length: 6 }, () => post(t, s.key, body)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(answers.reduce((n, a) => n + a.body.accepted!, 0)).toBe(300);
+    expect(answers.reduce((n, a) => n + a.body.duplicates!, 0)).toBe(5 * 300);
+    expect(await stored(s.id)).toBe(300);
+    expect(await counted(s.id)).toBe(300);
+  });
+
+  it('refuses whole requests clearly and applies nothing', async () => {
+    const s = await newSource(t);
+    const body = ndjson([event('w1', minutesAgo(3))]);
+    const noKey = await post(t, null, body);
+    expect(noKey.status).toBe(401);
+    expect((await post(t, 'tik_notarealkeyatall', body)).status).toBe(401);
+    expect((await post(t, t.adminSecret, body)).status).toBe(401); // an API token is not an ingest key
+    expect((await post(t, s.key, body, { type: 'text/csv' })).status).toBe(415);
+    expect((await post(t, s.key, body, { headers: { 'content-encoding': 'compress' } })).status).toBe(415);
+    const empty = await post(t, s.key, '');
+    expect(empty.status).toBe(400);
+    expect(empty.body.error).toMatch(/empty/);
+    expect((await post(t, s.key, '{"not": "an array"}', { type: 'application/json' })).status).toBe(400);
+    expect((await post(t, s.key, '[{"id": ', { type: 'application/json' })).status).toBe(400);
+    expect((await post(t, s.key, 'x'.repeat(300 * 1024))).status).toBe(413);
+    // 1 MiB of zeros compresses to ~1 KB: the limit applies after decompression.
+    const bomb = await post(t, s.key, Buffer.alloc(1024 * 1024, 0x20), { gzip: true });
+    expect(bomb.status).toBe(413);
+    const other = await newSource(t);
+    expect((await post(t, s.key, body, { headers: { 'x-tally-source': other.id } })).status).toBe(403);
+
+    const rotated = await t.gql<{ rotateSourceKey: { ingestKey: string } }>('mutation($id: ID!) { rotateSourceKey(id: $id) { ingestKey } }', { id: s.id });
+    const old = await post(t, s.key, body);
+    expect(old.status).toBe(403);
+    expect(old.body.error).toMatch(/revoked/);
+    expect(await stored(s.id)).toBe(0);
+    expect((await post(t, rotated.data!.rotateSourceKey.ingestKey, body)).body).toMatchObject({ accepted: 1 });
+  });
+});
+
+describe('ingestPaymentOutcomes (GraphQL)', () => {
+  const M = `mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted duplicates rejected { line id field code reason } } }`;
+
+  it('has the HTTP semantics for an EDITOR and refuses a VIEWER', async () => {
+    const s = await newSource(t);
+    const editor = await t.tokenFor(Role.EDITOR);
+    const at = minutesAgo(8);
+    const r = await t.gql<{ ingestPaymentOutcomes: { accepted: number; duplicates: number; rejected: { line: number; field: string }[] } }>(
+      M,
+      { s: s.id, e: [event('g1', at), event('g1', at), { id: 'g2', occurredAt: at, direction: 'PAY_OUT', channel: 'x', status: 'FAILED' }] },
+      editor,
+    );
+    expect(r.data?.ingestPaymentOutcomes).toMatchObject({ accepted: 1, duplicates: 1, rejected: [{ line: 3, field: 'failureCode' }] });
+    const viewer = await t.tokenFor(Role.VIEWER);
+    expect((await t.gql(M, { s: s.id, e: [] }, viewer)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('refuses more than 1,000 events and an unknown source', async () => {
+    const s = await newSource(t);
+    const many = Array.from({ length: 1001 }, (_, i) => event(`m${i}`, minutesAgo(2)));
+    const r = await t.gql(M, { s: s.id, e: many });
+    expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'events' });
+    expect(await stored(s.id)).toBe(0);
+    const unknown = await t.gql(M, { s: '00000000-0000-0000-0000-000000000000', e: [event('u', minutesAgo(2))] });
+    expect(unknown.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('sources', () => {
+  it('lists freshness and the last 24 hours of activity', async () => {
+    const s = await newSource(t, 'activity-check');
+    await post(t, s.key, ndjson([event('s1', minutesAgo(4)), event('s1', minutesAgo(4)), event('s2', 'nope')]));
+    const r = await t.gql<{ sources: { id: string; name: string; kind: string; lastEventAt: string; staleSeconds: number; last24h: { accepted: number; duplicates: number; rejected: number } }[] }>(
+      '{ sources { id name kind lastEventAt staleSeconds last24h { accepted duplicates rejected } } }',
+    );
+    const mine = r.data!.sources.find((x) => x.id === s.id)!;
+    expect(mine).toMatchObject({ name: 'activity-check', kind: 'PAYMENT_EVENTS', last24h: { accepted: 1, duplicates: 1, rejected: 1 } });
+    expect(mine.staleSeconds).toBeGreaterThanOrEqual(4 * 60 - 5);
+    expect(mine.staleSeconds).toBeLessThan(6 * 60);
+    const dup = await t.gql('mutation { createSource(input: { name: "activity-check", kind: PAYMENT_EVENTS }) { ingestKey } }');
+    expect(dup.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+});

@@ -1,0 +1,111 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { isConnectionError } from '@tally/db';
+import type { Logger } from 'pino';
+import type { SourcesService } from '../sources/sources.service.js';
+import type { PaymentIngestService, RawItem } from './ingest.service.js';
+
+/** Splits an NDJSON body into items; a line that is not JSON is rejected alone. Blank lines are skipped. */
+export function decodeNdjson(text: string): RawItem[] {
+  const items: RawItem[] = [];
+  let line = 0;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    line++;
+    const raw = text.slice(start, end).trim();
+    if (raw) {
+      try {
+        items.push({ line, value: JSON.parse(raw) });
+      } catch (err) {
+        items.push({ line, malformed: `line ${line} is not valid JSON: ${(err as Error).message}` });
+      }
+    }
+    start = end + 1;
+  }
+  return items;
+}
+
+function send(res: Response, status: number, error: string, headers: Record<string, string> = {}) {
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.status(status).json({ error });
+}
+
+/**
+ * `POST /v1/ingest/payment-outcomes`: NDJSON or a JSON array, optionally gzip-compressed.
+ * Whole-request failures apply nothing (401, 403, 413, 415, 400, 503); otherwise 200 with
+ * what was accepted, duplicate and rejected, line by line.
+ */
+export function ingestRoutes(deps: {
+  sources: SourcesService;
+  ingest: PaymentIngestService;
+  log: Logger;
+  maxBodyBytes: number;
+  maxConcurrent: number;
+}): Router {
+  const router = express.Router();
+  let inFlight = 0;
+  const body = express.raw({ type: () => true, limit: deps.maxBodyBytes, inflate: true });
+
+  router.post('/v1/ingest/payment-outcomes', async (req: Request, res: Response) => {
+    // Saturation is answered before any work, so a slow database is not made slower.
+    if (inFlight >= deps.maxConcurrent) return send(res, 503, 'ingest is saturated; retry shortly', { 'retry-after': '1' });
+    inFlight++;
+    try {
+      let auth;
+      try {
+        const named = req.header('x-tally-source') ?? (typeof req.query.sourceId === 'string' ? req.query.sourceId : undefined);
+        auth = await deps.sources.authenticateIngest(req.header('authorization'), 'PAYMENT_EVENTS', named);
+      } catch (err) {
+        if (isConnectionError(err)) return send(res, 503, 'the database is unavailable; retry shortly', { 'retry-after': '5' });
+        throw err;
+      }
+      if (!('source' in auth)) return send(res, auth.status, auth.message);
+
+      const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      const ndjson = type === 'application/x-ndjson' || type === 'application/ndjson';
+      if (!ndjson && type !== 'application/json') {
+        return send(res, 415, 'Content-Type must be application/x-ndjson (one event a line) or application/json (an array of events)');
+      }
+      const buffer = await new Promise<Buffer>((resolve, reject) => {
+        body(req, res, (err?: unknown) => (err ? reject(err) : resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))));
+      }).catch((err: { status?: number; type?: string; message?: string }) => {
+        if (err.type === 'entity.too.large') send(res, 413, `body larger than ${deps.maxBodyBytes} bytes (after decompression); split it into smaller requests`);
+        else if (err.type === 'encoding.unsupported') send(res, 415, 'Content-Encoding must be gzip or absent');
+        else send(res, 400, 'body could not be read (corrupt gzip?)');
+        return null;
+      });
+      if (!buffer) return;
+      const text = buffer.toString('utf8');
+      if (!text.trim()) return send(res, 400, 'empty body: send at least one event');
+
+      let items: RawItem[];
+      if (ndjson) {
+        items = decodeNdjson(text);
+      } else {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch (err) {
+          return send(res, 400, `body is not valid JSON: ${(err as Error).message}`);
+        }
+        if (!Array.isArray(parsed)) return send(res, 400, 'an application/json body must be an array of events');
+        items = parsed.map((value, i) => ({ line: i + 1, value }));
+      }
+
+      try {
+        const result = await deps.ingest.ingest(auth.source.id, items);
+        res.json(result);
+      } catch (err) {
+        if (isConnectionError(err)) return send(res, 503, 'the database is unavailable; nothing of this request was applied; retry', { 'retry-after': '5' });
+        throw err;
+      }
+    } catch (err) {
+      req.log?.error({ err }, 'ingest failed');
+      if (!res.headersSent) send(res, 500, 'internal server error; nothing of this request was applied');
+    } finally {
+      inFlight--;
+    }
+  });
+  return router;
+}
