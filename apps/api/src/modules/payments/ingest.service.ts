@@ -59,45 +59,32 @@ export class PaymentIngestService {
 
     const candidates = [...firstById.values()];
     const events = candidates.map((c) => c.event);
-    let accepted: PaymentEventRow[] = [];
-    let storedDuplicates = 0;
     const conflicts: IngestRejection[] = [];
-
-    for (let attempt = 1; ; attempt++) {
-      try {
-        ({ accepted, storedDuplicates } = await this.db.dataSource.transaction(async (m) => {
-          const inserted = await insertPaymentEvents(m, sourceId, events);
-          const rest = candidates.filter((c) => !inserted.has(c.event.id));
-          const stored = await findPaymentEvents(m, sourceId, rest.map((c) => c.event.id));
-          conflicts.length = 0;
-          let dup = 0;
-          for (const c of rest) {
-            const s = stored.get(c.event.id);
-            if (s && sameContent(s, c.event)) dup++;
-            else conflicts.push({ line: c.line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
-          }
-          const acc = events.filter((e) => inserted.has(e.id));
-          const lastEventAt = acc.reduce<Date | null>((max, e) => (!max || e.occurredAt > max ? e.occurredAt : max), null);
-          await recordIngestOutcome(m, sourceId, {
-            accepted: acc.length,
-            duplicates: duplicates + dup,
-            rejected: rejected.length + conflicts.length,
-            lastEventAt,
-          });
-          const notice = changeNotice(acc);
-          if (notice) await this.changes.notifyInTransaction(m, notice);
-          return { accepted: acc, storedDuplicates: dup };
-        }));
-        break;
-      } catch (err) {
-        const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
-        if (attempt < 4 && code && RETRYABLE.has(code)) {
-          this.log.warn({ attempt, code }, 'ingest transaction retried');
-          continue;
+    const { accepted, storedDuplicates } = await retrying(this.log, () =>
+      this.db.dataSource.transaction(async (m) => {
+        const inserted = await insertPaymentEvents(m, sourceId, events);
+        const rest = candidates.filter((c) => !inserted.has(c.event.id));
+        const stored = await findPaymentEvents(m, sourceId, rest.map((c) => c.event.id));
+        conflicts.length = 0;
+        let dup = 0;
+        for (const c of rest) {
+          const s = stored.get(c.event.id);
+          if (s && sameContent(s, c.event)) dup++;
+          else conflicts.push({ line: c.line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
         }
-        throw err;
-      }
-    }
+        const acc = events.filter((e) => inserted.has(e.id));
+        const lastEventAt = acc.reduce<Date | null>((max, e) => (!max || e.occurredAt > max ? e.occurredAt : max), null);
+        await recordIngestOutcome(m, sourceId, {
+          accepted: acc.length,
+          duplicates: duplicates + dup,
+          rejected: rejected.length + conflicts.length,
+          lastEventAt,
+        });
+        const notice = changeNotice(acc);
+        if (notice) await this.changes.notifyInTransaction(m, notice);
+        return { accepted: acc, storedDuplicates: dup };
+      }),
+    );
     const notice = changeNotice(accepted);
     if (notice) this.changes.afterCommit(notice);
     return {
@@ -105,6 +92,19 @@ export class PaymentIngestService {
       duplicates: duplicates + storedDuplicates,
       rejected: [...rejected, ...conflicts].sort((a, b) => a.line - b.line),
     };
+  }
+}
+
+/** Deadlocks and serialization failures roll back whole; running the transaction again is safe. */
+async function retrying<T>(log: Logger, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
+      if (attempt >= 4 || !code || !RETRYABLE.has(code)) throw err;
+      log.warn({ attempt, code }, 'ingest transaction retried');
+    }
   }
 }
 
