@@ -2,6 +2,10 @@ import DataLoader from 'dataloader';
 import { In } from 'typeorm';
 import { ApiTokenEntity, FailureCodeEntity, SettingsEntity, type Database } from '@tally/db';
 import { NotFoundError } from './errors/app-errors.js';
+import type { Direction } from '@tally/db';
+import type { WindowFigures } from './modules/payments/payment-metrics.service.js';
+import { readContext } from './modules/payments/payments.resolver.js';
+import type { Context } from './context.js';
 import type { Services } from './services.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -10,9 +14,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * One batch function per key, results in key order, an Error for a miss (the DataLoader
  * contract). Created per request so a cached row never outlives one answer.
  */
-export function createLoaders(db: Database, services: Pick<Services, 'sources'>) {
+export function createLoaders(db: Database, services: Pick<Services, 'sources' | 'paymentMetrics'>) {
   const ds = db.dataSource;
-  return {
+  const loaders = {
     /** The organisation's settings row; however many fields need it, one SELECT per request. */
     settings: new DataLoader<1, SettingsEntity>(async (keys) => {
       const row = await ds.getRepository(SettingsEntity).findOneByOrFail({ id: 1 });
@@ -35,7 +39,16 @@ export function createLoaders(db: Database, services: Pick<Services, 'sources'>)
       const rows = await services.sources.activity(ids);
       return ids.map((id) => rows.get(id) ?? { accepted: 0, duplicates: 0, rejected: 0 });
     }),
+    /** Payment figures of a window per direction, shared by every metric of that direction. */
+    paymentFigures: new DataLoader<{ direction: Direction; from: Date; to: Date }, WindowFigures, string>(
+      async (keys) => {
+        const rc = await readContext({ loaders } as Context);
+        return Promise.all(keys.map((k) => services.paymentMetrics.figures(k.direction, { startsAt: k.from, endsAt: k.to }, null, rc).catch((e: Error) => e)));
+      },
+      { cacheKeyFn: (k) => `${k.direction}|${k.from.toISOString()}|${k.to.toISOString()}` },
+    ),
   };
+  return loaders;
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

@@ -7,9 +7,10 @@ import { CalendarResolver } from './modules/calendar/calendar.resolver.js';
 import { SettingsResolver } from './modules/settings/settings.resolver.js';
 import { PaymentsResolver } from './modules/payments/payments.resolver.js';
 import { SourcesResolver } from './modules/sources/sources.resolver.js';
+import { MetricsResolver } from './modules/metrics/metrics.resolver.js';
 import { DateTimeScalar } from './graphql/scalars.js';
 
-export const resolvers = [AuthResolver, SettingsResolver, CalendarResolver, SourcesResolver, PaymentsResolver] as const;
+export const resolvers = [AuthResolver, SettingsResolver, CalendarResolver, SourcesResolver, PaymentsResolver, MetricsResolver] as const;
 
 /**
  * Every Query, Mutation and Subscription field must say which role may call it. A field

@@ -34,8 +34,10 @@ export interface TestApp {
  * A real API on a fresh database of this run's target (PostgreSQL or embedded PGlite),
  * migrated, listening on a free port, with an ADMIN token.
  */
-export async function startTestApp(opts: { viaProxy?: boolean; env?: Record<string, string> } = {}): Promise<TestApp> {
-  const testDb = await createTestDatabase(inject('testDatabase'));
+export async function startTestApp(opts: { viaProxy?: boolean; env?: Record<string, string>; shareDatabaseWith?: TestApp } = {}): Promise<TestApp> {
+  // A second API process on the same database (replicas); it leaves dropping it to the first.
+  const shared = opts.shareDatabaseWith?.testDb;
+  const testDb = shared ?? (await createTestDatabase(inject('testDatabase')));
   let proxy: TcpProxy | undefined;
   let db: Database;
   const statements: string[] = [];
@@ -81,7 +83,7 @@ export async function startTestApp(opts: { viaProxy?: boolean; env?: Record<stri
       await app.stop().catch(() => {});
       await db.close().catch(() => {});
       await proxy?.close();
-      await testDb.drop();
+      if (!shared) await testDb.drop();
     },
   };
 }
