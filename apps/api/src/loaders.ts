@@ -4,8 +4,7 @@ import { ApiTokenEntity, FailureCodeEntity, SettingsEntity, type Database } from
 import { NotFoundError } from './errors/app-errors.js';
 import type { Direction } from '@tally/db';
 import type { WindowFigures } from './modules/payments/payment-metrics.service.js';
-import { readContext } from './modules/payments/payments.resolver.js';
-import type { Context } from './context.js';
+import { readContext } from './modules/payments/read-context.js';
 import type { Services } from './services.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,7 +41,7 @@ export function createLoaders(db: Database, services: Pick<Services, 'sources' |
     /** Payment figures of a window per direction, shared by every metric of that direction. */
     paymentFigures: new DataLoader<{ direction: Direction; from: Date; to: Date }, WindowFigures, string>(
       async (keys) => {
-        const rc = await readContext({ loaders } as Context);
+        const rc = await readContext({ loaders: loaders as Loaders });
         return Promise.all(keys.map((k) => services.paymentMetrics.figures(k.direction, { startsAt: k.from, endsAt: k.to }, null, rc).catch((e: Error) => e)));
       },
       { cacheKeyFn: (k) => `${k.direction}|${k.from.toISOString()}|${k.to.toISOString()}` },

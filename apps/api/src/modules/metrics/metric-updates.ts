@@ -2,7 +2,7 @@ import { periodOf, type Period } from '@tally/domain';
 import type { Logger } from 'pino';
 import type { ChangeNotice } from '../../changes/change-bus.js';
 import type { Context } from '../../context.js';
-import { readContext } from '../payments/payments.resolver.js';
+import { readContext } from '../payments/read-context.js';
 import { findMetric, type MetricDefinition } from './metric-catalog.js';
 import type { MetricPeriod, MetricUpdate } from './metrics.types.js';
 

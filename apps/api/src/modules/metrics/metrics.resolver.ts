@@ -4,7 +4,7 @@ import type { Context } from '../../context.js';
 import { NotFoundError } from '../../errors/app-errors.js';
 import { createLoaders } from '../../loaders.js';
 import { Role } from '../auth/role.js';
-import { readContext } from '../payments/payments.resolver.js';
+import { readContext } from '../payments/read-context.js';
 import { Granularity } from '../payments/payments.types.js';
 import { METRICS, findMetric, type MetricDefinition } from './metric-catalog.js';
 import { metricUpdates } from './metric-updates.js';

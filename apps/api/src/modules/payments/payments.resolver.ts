@@ -1,10 +1,10 @@
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
-import { previousWindow, rateDeltaPoints, type Attribution } from '@tally/domain';
+import { previousWindow, rateDeltaPoints } from '@tally/domain';
 import type { FailureCodeEntity } from '@tally/db';
 import type { Context } from '../../context.js';
 import { BadInputError } from '../../errors/app-errors.js';
 import { Role } from '../auth/role.js';
-import type { ReadContext } from './payment-metrics.service.js';
+import { readContext } from './read-context.js';
 import {
   FailureBreakdownItem,
   FailureCode,
@@ -19,16 +19,6 @@ import {
 } from './payments.types.js';
 
 export const MAX_GRAPHQL_EVENTS = 1_000;
-
-/** Settings and attribution for one request, each loaded once through the request's loaders. */
-export async function readContext(ctx: Context): Promise<ReadContext> {
-  const [settings, codes] = await Promise.all([ctx.loaders.settings.load(1), ctx.loaders.failureCodes.load(1)]);
-  return {
-    calendar: { timeZone: settings.timeZone, weekRule: settings.weekRule },
-    lowVolumeThreshold: settings.lowVolumeThreshold,
-    attributionOf: (code: string): Attribution => (codes.get(code)?.attribution as Attribution | undefined) ?? 'UNCLASSIFIED',
-  };
-}
 
 function toFailureCode(e: FailureCodeEntity): FailureCode {
   return {
