@@ -64,3 +64,22 @@ describe('the database goes away during ingest', () => {
     expect(await count(`SELECT events AS n FROM failure_codes WHERE code = 'BANK_TIMEOUT'`, [])).toBe(10);
   });
 });
+
+describe('ingest saturation', () => {
+  it('answers 503 with Retry-After beyond the concurrency limit and loses nothing it accepted', async () => {
+    const s = await startTestApp({ env: { INGEST_MAX_CONCURRENCY: '1' } });
+    try {
+      const src = await newSource(s);
+      const bodies = Array.from({ length: 6 }, (_, b) => ndjson(Array.from({ length: 2_000 }, (_, i) => event(`sat-${b}-${i}`, minutesAgo(2)))));
+      const answers = await Promise.all(bodies.map((body) => post(s, src.key, body)));
+      const refused = answers.filter((a) => a.status === 503);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.every((a) => a.headers.get('retry-after') === '1')).toBe(true);
+      const accepted = answers.filter((a) => a.status === 200).reduce((n, a) => n + a.body.accepted!, 0);
+      const [{ n }] = await s.db.dataSource.query('SELECT count(*)::int AS n FROM payment_events WHERE source_id = $1', [src.id]);
+      expect(n).toBe(accepted);
+    } finally {
+      await s.close();
+    }
+  });
+});
