@@ -1,13 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import { randomBytes } from 'node:crypto';
+import type { DataSource, Repository } from 'typeorm';
 import { SourceEntity, SourceKeyEntity, type SourceKind } from '@tally/db';
 import { BadInputError, ConflictError, NotFoundError } from '../../errors/app-errors.js';
+import { hashSecret, parseBearer } from '../auth/token-secret.js';
 
+// Distinct from API tokens (tly_) so a key pasted in the wrong place is recognisable.
 const KEY_PREFIX = 'tik_';
-
-function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
-}
 
 /** Why an ingest request is refused before its body is read. */
 export type IngestAuthFailure = { status: 401 | 403; message: string };
@@ -46,9 +44,9 @@ export class SourcesService {
     });
   }
 
-  private async issueKey(repo: import('typeorm').Repository<SourceKeyEntity>, sourceId: string): Promise<string> {
+  private async issueKey(repo: Repository<SourceKeyEntity>, sourceId: string): Promise<string> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
-    await repo.save(repo.create({ sourceId, keyHash: hashKey(key), keyPrefix: key.slice(0, KEY_PREFIX.length + 6) }));
+    await repo.save(repo.create({ sourceId, keyHash: hashSecret(key), keyPrefix: key.slice(0, KEY_PREFIX.length + 6) }));
     return key;
   }
 
@@ -67,11 +65,11 @@ export class SourcesService {
    * missing: 401. Revoked (rotated), another kind's, or not the source the request names: 403.
    */
   async authenticateIngest(header: unknown, kind: SourceKind, namedSource?: string): Promise<{ source: SourceEntity } | IngestAuthFailure> {
-    const m = typeof header === 'string' ? /^\s*Bearer\s+([!-~]{8,512})\s*$/i.exec(header) : null;
-    if (!m?.[1]) return { status: 401, message: 'send "Authorization: Bearer <ingest key>"' };
+    const bearer = parseBearer(header);
+    if (!bearer.ok) return { status: 401, message: bearer.ok === null ? 'send "Authorization: Bearer <ingest key>"' : bearer.reason };
     const rows: (SourceEntity & { revoked_at: Date | null })[] = await this.ds.query(
       `SELECT s.id, s.name, s.kind, k.revoked_at FROM source_keys k JOIN sources s ON s.id = k.source_id WHERE k.key_hash = $1`,
-      [hashKey(m[1])],
+      [hashSecret(bearer.secret)],
     );
     const row = rows[0];
     if (!row) return { status: 401, message: 'unknown ingest key' };
