@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { AuthService } from './modules/auth/auth.service.js';
+import { loadDemoIfEmpty } from './modules/demo/demo.service.js';
 
 /** One line on stderr and a non-zero exit: what an operator needs, not a stack. */
 function fail(message: string, code = 1): never {
@@ -40,6 +41,12 @@ async function main(): Promise<void> {
   const { generatedSecret } = await new AuthService(db.dataSource).ensureBootstrapAdmin(config.adminToken);
 
   const app = await createApp({ config, db, logger });
+  let demo: Awaited<ReturnType<typeof loadDemoIfEmpty>> = null;
+  if (config.demo) {
+    demo = await loadDemoIfEmpty(app.services, logger, () =>
+      process.stdout.write('Loading the demo quarter (Dec 2022 – Feb 2023) into the empty database…\n'),
+    );
+  }
   let port: number;
   try {
     port = await app.listen(config.port, config.host);
@@ -53,6 +60,10 @@ async function main(): Promise<void> {
     `Tally API ready at http://localhost:${port}/graphql`,
     `  database: ${db.description}`,
   ];
+  if (demo) {
+    lines.push(`  demo: ${demo.events} payment outcomes loaded in ${(demo.ms / 1000).toFixed(1)} s; try week 03 of 2023 (2023-01-09):`);
+    lines.push('    { paymentSuccess(direction: PAY_IN, from: "2023-01-08T16:00:00Z", to: "2023-01-15T16:00:00Z") { effectiveRate } }');
+  }
   if (generatedSecret) {
     lines.push(
       '  first start: an ADMIN token was generated. It is shown only now; store it:',

@@ -1,0 +1,239 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { parse as parseCsv, type CsvError } from 'csv-parse';
+import type { PaymentIngestService, RawItem } from '../ingest.service.js';
+import type { IngestRejection } from '../payment-outcome.validation.js';
+
+export interface ImportProgress {
+  /** Bytes taken from the input (compressed bytes for a gzip file), comparable to `totalBytes`. */
+  bytesRead: number;
+  totalBytes: number | null;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  /** The last NDJSON line or CSV record whose batch was committed. */
+  lines: number;
+}
+
+export interface ImportSummary extends ImportProgress {
+  /** Every rejection in file order, capped at 10,000 kept in memory (`rejected` counts them all). */
+  rejections: IngestRejection[];
+  elapsedMs: number;
+}
+
+const DEFAULT_BATCH_SIZE = 5_000;
+const MAX_KEPT_REJECTIONS = 10_000;
+/** A line this long is not an event (a payment outcome is ~250 bytes): it is rejected without being buffered whole. */
+const MAX_LINE_BYTES = 1024 * 1024;
+
+/** The CSV columns mapped onto event fields; any other column is ignored. */
+const CSV_COLUMNS = ['id', 'occurredAt', 'direction', 'channel', 'status', 'failureCode', 'amountMinor', 'currency'] as const;
+const CSV_REQUIRED = ['id', 'occurredAt', 'direction', 'channel', 'status'] as const;
+const DECIMAL = /^[+-]?\d+(?:\.\d+)?$/;
+
+/**
+ * Streams payment outcomes from NDJSON or CSV bytes (gzip-compressed or not, told by the magic
+ * bytes) into the ingest service in batches: each batch is validated, deduplicated and
+ * committed on its own, without the late-event horizon. A failure part-way keeps the committed
+ * batches, and running the same import again counts them as duplicates, so a re-run finishes
+ * the job without counting anything twice.
+ *
+ * Prints nothing; reports through `onProgress` (after every committed batch) and
+ * `onRejection` (every rejected line, in file order within a batch). Throws when the input
+ * cannot be read or decoded (I/O error, corrupt gzip, a CSV header without the required
+ * columns) or the database fails; what was committed before stays committed.
+ */
+export async function importPaymentOutcomes(
+  ingest: PaymentIngestService,
+  sourceId: string,
+  input: NodeJS.ReadableStream,
+  opts: {
+    format: 'ndjson' | 'csv';
+    batchSize?: number;
+    totalBytes?: number | null;
+    onProgress?: (p: ImportProgress) => void;
+    onRejection?: (r: IngestRejection) => void;
+  },
+): Promise<ImportSummary> {
+  const started = performance.now();
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  const progress: ImportProgress = { bytesRead: 0, totalBytes: opts.totalBytes ?? null, accepted: 0, duplicates: 0, rejected: 0, lines: 0 };
+  const rejections: IngestRejection[] = [];
+
+  const bytes = await decompressIfGzip(countBytes(input, progress));
+  const groups = opts.format === 'csv' ? csvItems(bytes) : ndjsonItems(bytes);
+
+  let batch: RawItem[] = [];
+  const flush = async () => {
+    const items = batch;
+    batch = [];
+    const result = await ingest.ingest(sourceId, items, { allowLate: true });
+    progress.accepted += result.accepted;
+    progress.duplicates += result.duplicates;
+    progress.rejected += result.rejected.length;
+    progress.lines = items[items.length - 1]!.line;
+    for (const r of result.rejected) {
+      if (rejections.length < MAX_KEPT_REJECTIONS) rejections.push(r);
+      opts.onRejection?.(r);
+    }
+    opts.onProgress?.({ ...progress });
+  };
+  // Sequential on purpose: parsing a batch takes a few ms next to its transaction, and one
+  // batch at a time keeps commits in file order (a re-run after a failure resumes cleanly).
+  for await (const group of groups) {
+    for (const item of group) {
+      batch.push(item);
+      if (batch.length >= batchSize) await flush();
+    }
+  }
+  if (batch.length > 0) await flush();
+  else opts.onProgress?.({ ...progress }); // an empty input still reports its end
+
+  return { ...progress, rejections, elapsedMs: performance.now() - started };
+}
+
+/** The input as Buffers, counting the bytes taken. Leaving the loop early destroys the input. */
+async function* countBytes(input: NodeJS.ReadableStream, progress: ImportProgress): AsyncGenerator<Buffer> {
+  for await (const chunk of input) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    progress.bytesRead += b.length;
+    yield b;
+  }
+}
+
+/** Looks at the first two bytes: 1f 8b is gzip, whatever the file is called. */
+async function decompressIfGzip(source: AsyncGenerator<Buffer>): Promise<AsyncIterable<Buffer>> {
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  while (headBytes < 2) {
+    const r = await source.next();
+    if (r.done) break;
+    head.push(r.value);
+    headBytes += r.value.length;
+  }
+  const first = Buffer.concat(head);
+  const whole = (async function* () {
+    try {
+      yield first;
+      yield* source;
+    } finally {
+      await source.return(undefined); // stopped early: release the input
+    }
+  })();
+  if (!(first[0] === 0x1f && first[1] === 0x8b)) return whole;
+  const gunzip = createGunzip();
+  // A failure of either side destroys `gunzip` with the error, which its reader then throws.
+  pipeline(Readable.from(whole), gunzip).catch(() => {});
+  return gunzip;
+}
+
+/**
+ * NDJSON lines, numbered from 1 (blank lines count but yield nothing), grouped per chunk.
+ * Splits on the byte 0x0a, which never occurs inside a UTF-8 multi-byte character. Like the
+ * HTTP endpoint, a line that is not JSON is rejected alone. Hand-written rather than
+ * `readline` because a file with no newlines (a one-line JSON array export) must not be
+ * buffered whole: a line over 1 MiB is skipped and rejected as it streams by.
+ */
+async function* ndjsonItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[]> {
+  let line = 0;
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
+  let overlong = false;
+  const decode = (bytes: Buffer | null): RawItem | null => {
+    line++;
+    if (bytes === null || bytes.length > MAX_LINE_BYTES) {
+      return { line, malformed: `line ${line} is longer than ${MAX_LINE_BYTES} bytes; an event is one JSON object a line` };
+    }
+    let text = bytes.toString('utf8');
+    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte order mark
+    text = text.trim();
+    if (!text) return null;
+    try {
+      return { line, value: JSON.parse(text) };
+    } catch (err) {
+      return { line, malformed: `line ${line} is not valid JSON: ${(err as Error).message}` };
+    }
+  };
+  for await (const chunk of source) {
+    const out: RawItem[] = [];
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      start = nl + 1;
+      const item = decode(overlong ? null : carryBytes ? Buffer.concat([...carry, piece]) : piece);
+      carry = [];
+      carryBytes = 0;
+      overlong = false;
+      if (item) out.push(item);
+    }
+    if (start < chunk.length && !overlong) {
+      carry.push(chunk.subarray(start));
+      carryBytes += chunk.length - start;
+      if (carryBytes > MAX_LINE_BYTES) {
+        overlong = true;
+        carry = [];
+        carryBytes = 0;
+      }
+    }
+    if (out.length) yield out;
+  }
+  if (overlong || carryBytes) {
+    const item = decode(overlong ? null : Buffer.concat(carry));
+    if (item) yield [item];
+  }
+}
+
+/**
+ * CSV records (numbered from 1 after the header; blank lines skipped) as events: known columns
+ * only, an empty cell is an absent field, `amountMinor` a number when it is written as one
+ * (otherwise left as text for the validation to reject). A record that is not valid CSV (a
+ * stray quote) is rejected alone; the parser resumes after it.
+ */
+async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[]> {
+  let record = 0;
+  const skipped: RawItem[] = [];
+  const parser = parseCsv({
+    bom: true,
+    columns: csvHeader,
+    skip_empty_lines: true,
+    relax_column_count: true, // a short record is rejected by the validation, naming the missing field
+    skip_records_with_error: true,
+    // Both callbacks run in file order while parsing, so numbering here is exact.
+    on_record: (r: Record<string, string>): RawItem => ({ line: ++record, value: csvEvent(r) }),
+    on_skip: (err: CsvError | undefined) => {
+      record++;
+      skipped.push({ line: record, malformed: `record ${record} is not valid CSV: ${err?.message ?? 'unreadable'}` });
+      return undefined;
+    },
+  });
+  pipeline(Readable.from(source), parser).catch(() => {}); // failures surface through `parser`
+  for await (const item of parser as AsyncIterable<RawItem>) {
+    if (skipped.length) yield skipped.splice(0);
+    yield [item];
+  }
+  if (skipped.length) yield skipped.splice(0);
+}
+
+/** Checks the header row; columns Tally does not know are dropped. */
+function csvHeader(header: string[]): (string | false)[] {
+  const names = header.map((h) => String(h).trim());
+  const missing = CSV_REQUIRED.filter((c) => !names.includes(c));
+  if (missing.length) {
+    throw new Error(`the CSV header has no ${missing.join(', ')} column${missing.length > 1 ? 's' : ''}; expected ${CSV_COLUMNS.join(',')}`);
+  }
+  const twice = CSV_COLUMNS.find((c) => names.indexOf(c) !== names.lastIndexOf(c));
+  if (twice) throw new Error(`the CSV header names the column ${twice} twice`);
+  return names.map((n) => ((CSV_COLUMNS as readonly string[]).includes(n) ? n : false));
+}
+
+function csvEvent(r: Record<string, string | undefined>): Record<string, unknown> {
+  const e: Record<string, unknown> = {};
+  for (const c of CSV_COLUMNS) {
+    const v = r[c];
+    if (v === undefined || v === '') continue;
+    e[c] = c === 'amountMinor' && DECIMAL.test(v) ? Number(v) : v;
+  }
+  return e;
+}
