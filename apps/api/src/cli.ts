@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseLockedError, DatabaseUnavailableError, openDatabase } from '@tally/db';
 import { ConfigError, parseConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { IMPORT_USAGE, parseImportArgs, runImport, UsageError } from './modules/payments/import/import.command.js';
 import { createTallyPubSub } from './pubsub.js';
 import { printTallySchema } from './schema.js';
 
@@ -12,7 +14,9 @@ const USAGE = `usage: tally <command>
   migrate [up]        apply pending migrations
   migrate down        revert the last migration
   schema emit         write packages/schema/schema.graphql from the code
-  schema check        fail when the committed schema.graphql differs from the code`;
+  schema check        fail when the committed schema.graphql differs from the code
+  import payment-outcomes --source <id or name> FILE
+                      backfill payment outcomes from NDJSON or CSV (gzip too); --help for options`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`tally: ${message}\n`);
@@ -54,10 +58,43 @@ async function schema(action: string | undefined): Promise<void> {
   fail(USAGE, 2);
 }
 
+async function importCommand(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${IMPORT_USAGE}\n`);
+    return;
+  }
+  let args;
+  try {
+    args = parseImportArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) fail(`${err.message}\n${IMPORT_USAGE}`, 2);
+    throw err;
+  }
+  const config = parseConfig();
+  // Warnings only: the summary and the progress bar are the output here, not JSON logs.
+  const log = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  let db;
+  try {
+    db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, applicationName: 'tally-import' });
+  } catch (err) {
+    if (err instanceof DatabaseLockedError) {
+      fail(`${err.message}; stop it (the embedded database serves one process) and run the import again, or run both on PostgreSQL with DATABASE_URL`);
+    }
+    throw err;
+  }
+  try {
+    await db.migrate();
+    process.exitCode = await runImport(args, db, log, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  } finally {
+    await db.close();
+  }
+}
+
 async function run(argv: string[]): Promise<void> {
   const [command, sub] = argv;
   if (command === 'migrate') return migrate(sub);
   if (command === 'schema') return schema(sub);
+  if (command === 'import') return importCommand(argv.slice(1));
   fail(USAGE, 2);
 }
 
