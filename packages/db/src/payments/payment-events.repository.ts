@@ -15,14 +15,16 @@ export interface PaymentEventRow {
 
 // Buckets are absolute minutes (date_bin from a fixed origin), independent of the session's
 // time zone; local days use the organisation's zone read under a lock in the same statement.
-const INSERT_EVENTS = `
+// `{conflict}` is `ON CONFLICT (source_id, event_id) DO NOTHING` (or nothing, see below),
+// `{extra}` more CTEs and `{result}` what the statement returns.
+const INSERT_EVENTS_TEMPLATE = `
 WITH input AS (
   SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
     AS t(event_id, occurred_at, direction, channel, failure_code, amount_minor, currency)
 ), ins AS (
   INSERT INTO payment_events (source_id, event_id, occurred_at, direction, channel, failure_code, amount_minor, currency)
   SELECT $1::uuid, event_id, occurred_at, direction, channel, failure_code, amount_minor, currency FROM input
-  ON CONFLICT (source_id, event_id) DO NOTHING
+  {conflict}
   RETURNING event_id, occurred_at, direction, channel, failure_code
 ), zone AS (
   SELECT time_zone FROM settings WHERE id = 1 FOR KEY SHARE
@@ -48,8 +50,108 @@ WITH input AS (
     first_seen_at = least(coalesce(f.first_seen_at, excluded.first_seen_at), excluded.first_seen_at),
     last_seen_at = greatest(coalesce(f.last_seen_at, excluded.last_seen_at), excluded.last_seen_at),
     events = f.events + excluded.events
-)
-SELECT event_id FROM ins`;
+){extra}
+{result}`;
+
+/** Skips ids already stored (or being stored by a concurrent transaction, once it commits); returns the ids inserted. */
+const INSERT_EVENTS = INSERT_EVENTS_TEMPLATE.replace('{conflict}', 'ON CONFLICT (source_id, event_id) DO NOTHING')
+  .replace('{extra}', '')
+  .replace('{result}', 'SELECT event_id FROM ins');
+
+// What recordIngestOutcome does, for `{extra}`: $9 duplicates, $10 rejected; accepted and the
+// newest event come from `ins`.
+const RECORD_OUTCOME_CTES = `, source AS (
+  UPDATE sources SET last_received_at = now(),
+    last_event_at = CASE WHEN (SELECT max(occurred_at) FROM ins) IS NULL THEN last_event_at
+                         ELSE greatest(coalesce(last_event_at, (SELECT max(occurred_at) FROM ins)), (SELECT max(occurred_at) FROM ins)) END
+  WHERE id = $1
+), stats AS (
+  INSERT INTO source_ingest_stats AS x (source_id, hour, accepted, duplicates, rejected)
+  VALUES ($1, date_bin('1 hour', now(), timestamptz '2000-01-01 00:00:00+00'), (SELECT count(*) FROM ins), $9, $10)
+  ON CONFLICT (source_id, hour) DO UPDATE SET
+    accepted = x.accepted + excluded.accepted,
+    duplicates = x.duplicates + excluded.duplicates,
+    rejected = x.rejected + excluded.rejected
+)`;
+
+/**
+ * Fails with a unique violation when any id is already stored; else stores every event, its
+ * counters and the request's ingest outcome (recordIngestOutcome) in one statement.
+ */
+const INSERT_NEW_EVENTS = INSERT_EVENTS_TEMPLATE.replace('{conflict}', '')
+  .replace('{extra}', RECORD_OUTCOME_CTES)
+  .replace('{result}', 'SELECT count(*)::int AS n FROM ins');
+
+/** Batches smaller than this are not worth a savepoint's round trip: insertNewPaymentEvents declines them. */
+const NEW_EVENTS_MIN_BATCH = 100;
+/** After a source's batch met a stored id, its next batches skip the attempt for this long (resends, re-imports). */
+const NEW_EVENTS_BACKOFF_MS = 30_000;
+const lastConflictAt = new Map<string, number>();
+
+/**
+ * A PostgreSQL array literal (NULL for null), as node-postgres would write it. `plain` values
+ * are known to need no quotes (ISO instants, numbers): fewer bytes to send. Built with join,
+ * which makes one flat string (node-postgres measures and copies each parameter).
+ */
+function arrayLiteral(values: readonly (string | number | null)[], plain = false): string {
+  if (values.length === 0) return '{}';
+  let simple = true; // no null, nothing to escape
+  for (const v of values) {
+    if (v === null || v === undefined || (!plain && typeof v === 'string' && (v.includes('"') || v.includes('\\')))) {
+      simple = false;
+      break;
+    }
+  }
+  if (simple) return plain ? `{${values.join(',')}}` : `{"${values.join('","')}"}`;
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) parts[i] = 'NULL';
+    else if (plain) parts[i] = String(v);
+    else {
+      const str = String(v);
+      parts[i] = `"${str.includes('"') || str.includes('\\') ? str.replace(/\\/g, '\\\\').replace(/"/g, '\\"') : str}"`;
+    }
+  }
+  return `{${parts.join(',')}}`;
+}
+
+function eventParameters(sourceId: string, events: readonly PaymentEventRow[]): (string | number)[] {
+  const n = events.length;
+  const ids = new Array<string>(n);
+  const at = new Array<string>(n);
+  const direction = new Array<string>(n);
+  const channel = new Array<string>(n);
+  const code = new Array<string | null>(n);
+  const amount = new Array<number | null>(n);
+  const currency = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    ids[i] = e.id;
+    at[i] = e.occurredAt.toISOString();
+    direction[i] = e.direction;
+    channel[i] = e.channel;
+    code[i] = e.failureCode;
+    amount[i] = e.amountMinor;
+    currency[i] = e.currency;
+  }
+  // Instants (toISOString) and numbers never need quoting; the other values are quoted.
+  return [
+    sourceId,
+    arrayLiteral(ids),
+    arrayLiteral(at, true),
+    arrayLiteral(direction),
+    arrayLiteral(channel),
+    arrayLiteral(code),
+    arrayLiteral(amount, true),
+    arrayLiteral(currency),
+  ];
+}
+
+function isStoredIdViolation(err: unknown): boolean {
+  const e = ((err as { driverError?: unknown }).driverError ?? err) as { code?: string; constraint?: string };
+  return e.code === '23505' && e.constraint === 'payment_events_pkey';
+}
 
 /**
  * Stores the events whose (source, id) is new and adds exactly those to the minute and
@@ -59,17 +161,52 @@ SELECT event_id FROM ins`;
  */
 export async function insertPaymentEvents(m: EntityManager, sourceId: string, events: readonly PaymentEventRow[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
-  const rows: { event_id: string }[] = await m.query(INSERT_EVENTS, [
-    sourceId,
-    events.map((e) => e.id),
-    events.map((e) => e.occurredAt.toISOString()),
-    events.map((e) => e.direction),
-    events.map((e) => e.channel),
-    events.map((e) => e.failureCode),
-    events.map((e) => e.amountMinor),
-    events.map((e) => e.currency),
-  ]);
+  const rows: { event_id: string }[] = await m.query(INSERT_EVENTS, eventParameters(sourceId, events));
   return new Set(rows.map((r) => r.event_id));
+}
+
+/**
+ * The fast path of a large batch whose ids are all new (the usual case): stores every event,
+ * adds them to the counters and records the request's outcome (what `insertPaymentEvents`
+ * followed by `recordIngestOutcome` with every event accepted would do) in one statement, and
+ * returns true. When some id is already stored it changes nothing and returns false; the
+ * caller then takes the general path. Also false, without trying, for batches under 100 events
+ * and for 30 s after a source's batch met a stored id (resends, re-imports).
+ *
+ * Why: a plain INSERT costs PostgreSQL about 2 µs less CPU per row than INSERT … ON CONFLICT
+ * (which probes the key, then inserts speculatively) — a fifth of this statement's cost — and
+ * one statement instead of three shortens the time the counter rows stay locked, during which
+ * concurrent requests wait (docs/benchmarks.md).
+ *
+ * It runs under a savepoint, so `m` must be a transaction's manager. `inAttempt` runs inside
+ * that savepoint before the insert (e.g. a NOTIFY of the change): kept when the insert
+ * succeeds, undone with it otherwise. Concurrent inserts of the same id wait for each other as
+ * with ON CONFLICT; the one that loses sees a unique violation and the general path skips it.
+ */
+export async function insertNewPaymentEvents(
+  m: EntityManager,
+  sourceId: string,
+  events: readonly PaymentEventRow[],
+  outcome: { duplicates: number; rejected: number },
+  inAttempt?: () => Promise<void>,
+): Promise<boolean> {
+  const now = Date.now();
+  if (events.length < NEW_EVENTS_MIN_BATCH || now - (lastConflictAt.get(sourceId) ?? -Infinity) <= NEW_EVENTS_BACKOFF_MS) return false;
+  const params = [...eventParameters(sourceId, events), outcome.duplicates, outcome.rejected];
+  await m.query('SAVEPOINT tally_new_events');
+  try {
+    await inAttempt?.();
+    const [row] = (await m.query(INSERT_NEW_EVENTS, params)) as { n: number }[];
+    if (row?.n !== events.length) throw new Error(`inserted ${row?.n} of ${events.length} payment events`);
+    // The savepoint is left for COMMIT to release: one round trip less while counter rows are locked.
+    return true;
+  } catch (err) {
+    if (!isStoredIdViolation(err)) throw err;
+  }
+  if (lastConflictAt.size > 10_000) lastConflictAt.clear();
+  lastConflictAt.set(sourceId, now);
+  await m.query('ROLLBACK TO SAVEPOINT tally_new_events');
+  return false;
 }
 
 /** The stored versions of some ids of a source, to tell duplicates from conflicts. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { findPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
+import { findPaymentEvents, insertNewPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { sameContent, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
 
@@ -17,6 +17,9 @@ export interface IngestOptions {
   allowLate?: boolean;
   now?: Date;
 }
+
+const VALIDATION_SLICE = 500;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 
@@ -37,16 +40,20 @@ export class PaymentIngestService {
     const now = (opts.now ?? new Date()).getTime();
     const settings = await this.db.dataSource.getRepository(SettingsEntity).findOneByOrFail({ id: 1 });
     const horizonMs = opts.allowLate ? null : settings.lateHorizonDays * 86_400_000;
+    const rules = { now, horizonMs };
 
     const rejected: IngestRejection[] = [];
     const firstById = new Map<string, { event: PaymentEventRow; line: number }>();
     let duplicates = 0;
-    for (const item of items) {
+    for (let i = 0; i < items.length; i++) {
+      // Give the event loop back now and then (see decodeNdjsonInSlices).
+      if (i % VALIDATION_SLICE === VALIDATION_SLICE - 1) await yieldToEventLoop();
+      const item = items[i]!;
       if ('malformed' in item) {
         rejected.push({ line: item.line, code: 'malformed', reason: item.malformed });
         continue;
       }
-      const v = validatePaymentOutcome(item.value, item.line, { now, horizonMs });
+      const v = validatePaymentOutcome(item.value, item.line, rules);
       if (!v.ok) {
         rejected.push(v.rejection);
         continue;
@@ -60,20 +67,30 @@ export class PaymentIngestService {
     const candidates = [...firstById.values()];
     const events = candidates.map((c) => c.event);
     const conflicts: IngestRejection[] = [];
-    const { accepted, storedDuplicates } = await retrying(this.log, () =>
+    const { accepted, storedDuplicates, notice } = await retrying(this.log, () =>
       this.db.dataSource.transaction(async (m) => {
-        const inserted = await insertPaymentEvents(m, sourceId, events);
-        const rest = candidates.filter((c) => !inserted.has(c.event.id));
-        const stored = await findPaymentEvents(m, sourceId, rest.map((c) => c.event.id));
         conflicts.length = 0;
+        // Usual case of a large batch: every id new. One statement stores the events, their
+        // counters and this request's outcome; the change notice is queued just before it.
+        const all = changeNotice(events);
+        const notify = all ? () => this.changes.notifyInTransaction(m, all) : undefined;
+        if (await insertNewPaymentEvents(m, sourceId, events, { duplicates, rejected: rejected.length }, notify)) {
+          return { accepted: events, storedDuplicates: 0, notice: all };
+        }
+
+        const inserted = await insertPaymentEvents(m, sourceId, events);
+        const rest = inserted.size === candidates.length ? [] : candidates.filter((c) => !inserted.has(c.event.id));
+        const stored = await findPaymentEvents(m, sourceId, rest.map((c) => c.event.id));
         let dup = 0;
         for (const c of rest) {
           const s = stored.get(c.event.id);
           if (s && sameContent(s, c.event)) dup++;
           else conflicts.push({ line: c.line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
         }
-        const acc = events.filter((e) => inserted.has(e.id));
-        const lastEventAt = acc.reduce<Date | null>((max, e) => (!max || e.occurredAt > max ? e.occurredAt : max), null);
+        const acc = inserted.size === events.length ? events : events.filter((e) => inserted.has(e.id));
+        let last: Date | null = null;
+        for (const e of acc) if (!last || e.occurredAt.getTime() > last.getTime()) last = e.occurredAt;
+        const lastEventAt = last;
         await recordIngestOutcome(m, sourceId, {
           accepted: acc.length,
           duplicates: duplicates + dup,
@@ -82,10 +99,9 @@ export class PaymentIngestService {
         });
         const notice = changeNotice(acc);
         if (notice) await this.changes.notifyInTransaction(m, notice);
-        return { accepted: acc, storedDuplicates: dup };
+        return { accepted: acc, storedDuplicates: dup, notice };
       }),
     );
-    const notice = changeNotice(accepted);
     if (notice) this.changes.afterCommit(notice);
     return {
       accepted: accepted.length,
@@ -110,13 +126,14 @@ async function retrying<T>(log: Logger, fn: () => Promise<T>): Promise<T> {
 
 function changeNotice(events: readonly PaymentEventRow[]) {
   if (events.length === 0) return null;
-  let min = events[0]!.occurredAt;
+  let min = events[0]!.occurredAt.getTime();
   let max = min;
   const directions = new Set<Direction>();
   for (const e of events) {
-    if (e.occurredAt < min) min = e.occurredAt;
-    if (e.occurredAt > max) max = e.occurredAt;
+    const t = e.occurredAt.getTime();
+    if (t < min) min = t;
+    if (t > max) max = t;
     directions.add(e.direction);
   }
-  return { topic: 'payments' as const, directions: [...directions], from: min.toISOString(), to: max.toISOString() };
+  return { topic: 'payments' as const, directions: [...directions], from: new Date(min).toISOString(), to: new Date(max).toISOString() };
 }

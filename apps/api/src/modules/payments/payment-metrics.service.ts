@@ -9,6 +9,7 @@ import {
   startOfLocalHour,
   type Attribution,
   type CalendarSettings,
+  type DaySplit,
   type Granularity,
   type PaymentTotals,
   type TimeWindow,
@@ -40,6 +41,48 @@ export interface ReadContext {
   lowVolumeThreshold: number;
 }
 
+/**
+ * A bounded memo of a pure function (least recently used entries go first). Calendar
+ * boundaries depend only on their arguments and the runtime's time-zone rules, yet computing
+ * them (Luxon over Intl) cost more CPU than the rest of a 30-day series request.
+ */
+class Memo<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: string, compute: () => V): V {
+    let v = this.entries.get(key);
+    if (v !== undefined) {
+      this.entries.delete(key);
+    } else {
+      v = compute();
+      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    }
+    this.entries.set(key, v);
+    return v;
+  }
+}
+
+const pointsMemo = new Memo<readonly TimeWindow[]>(256);
+const dayStartMemo = new Memo<number>(20_000);
+
+/** `seriesPoints`, remembered per window, granularity and calendar (callers never mutate points). */
+function memoSeriesPoints(from: Date, to: Date, granularity: Granularity, calendar: CalendarSettings): readonly TimeWindow[] {
+  const key = `${from.getTime()}|${to.getTime()}|${granularity}|${calendar.timeZone}|${calendar.weekRule}`;
+  return pointsMemo.get(key, () => seriesPoints(from, to, granularity, calendar));
+}
+
+const splitMemo = new Memo<DaySplit>(256);
+
+/** `splitByLocalDays`, remembered per window and zone (callers never mutate the split). */
+function memoSplitByLocalDays(from: Date, to: Date, zone: string): DaySplit {
+  return splitMemo.get(`${from.getTime()}|${to.getTime()}|${zone}`, () => splitByLocalDays(from, to, zone));
+}
+
+/** `startOfLocalDate`, remembered per local date and zone. */
+function memoStartOfLocalDate(localDate: string, zone: string): number {
+  return dayStartMemo.get(`${zone}|${localDate}`, () => startOfLocalDate(localDate, zone));
+}
+
 function asOf(rows: readonly CountRow[]): Date | null {
   let max: Date | null = null;
   for (const r of rows) if (!max || r.lastOccurredAt > max) max = r.lastOccurredAt;
@@ -58,7 +101,7 @@ export class PaymentMetricsService {
   async windowRows(direction: Direction, w: TimeWindow, channel: string | null, zone: string): Promise<CountRow[]> {
     assertWindow(w.startsAt, w.endsAt);
     const m = this.db.dataSource.manager;
-    const split = splitByLocalDays(w.startsAt, w.endsAt, zone);
+    const split = memoSplitByLocalDays(w.startsAt, w.endsAt, zone);
     const [days, minutes] = await Promise.all([
       split.days ? readDayCounts(m, { direction, ...split.days, channel, perDay: false }) : [],
       readMinuteCounts(m, { direction, ranges: split.edges.map((e) => ({ from: e.startsAt, to: e.endsAt })), channel, binSeconds: null, origin: w.startsAt }),
@@ -73,13 +116,13 @@ export class PaymentMetricsService {
   }
 
   async series(direction: Direction, w: TimeWindow, granularity: Granularity, byChannel: boolean, ctx: ReadContext): Promise<SeriesPoint[]> {
-    const points = seriesPoints(w.startsAt, w.endsAt, granularity, ctx.calendar);
+    const points = memoSeriesPoints(w.startsAt, w.endsAt, granularity, ctx.calendar);
     const zone = ctx.calendar.timeZone;
     const m = this.db.dataSource.manager;
     // Each row lands in the point containing its time key.
     const placed: { index: number; row: CountRow }[] = [];
     if (granularity === 'DAY' || granularity === 'WEEK' || granularity === 'MONTH') {
-      const split = splitByLocalDays(w.startsAt, w.endsAt, zone);
+      const split = memoSplitByLocalDays(w.startsAt, w.endsAt, zone);
       const [days, edges] = await Promise.all([
         split.days ? readDayCounts(m, { direction, ...split.days, channel: null, perDay: true }) : [],
         readMinuteCounts(m, { direction, ranges: split.edges.map((e) => ({ from: e.startsAt, to: e.endsAt })), channel: null, binSeconds: 60, origin: w.startsAt }),
@@ -87,7 +130,7 @@ export class PaymentMetricsService {
       const dayStart = new Map<string, number>();
       for (const r of days) {
         let t = dayStart.get(r.key);
-        if (t === undefined) dayStart.set(r.key, (t = startOfLocalDate(r.key, zone)));
+        if (t === undefined) dayStart.set(r.key, (t = memoStartOfLocalDate(r.key, zone)));
         placed.push({ index: pointIndexOf(points, t), row: r });
       }
       for (const r of edges) placed.push({ index: pointIndexOf(points, Date.parse(r.key)), row: r });
@@ -104,21 +147,24 @@ export class PaymentMetricsService {
     }
 
     const groups = byChannel ? [...new Set(placed.map((p) => p.row.channel))].sort() : [null];
-    const buckets = new Map<string, CountRow[]>();
+    const groupIndex = new Map(groups.map((g, i) => [g, i]));
+    // Rows of point i and group g at buckets[i * groups.length + g].
+    const buckets: (CountRow[] | undefined)[] = new Array<CountRow[] | undefined>(points.length * groups.length);
     for (const p of placed) {
       if (p.index < 0) continue;
-      const k = `${p.index}|${byChannel ? p.row.channel : ''}`;
-      let list = buckets.get(k);
-      if (!list) buckets.set(k, (list = []));
-      list.push(p.row);
+      const k = p.index * groups.length + (byChannel ? groupIndex.get(p.row.channel)! : 0);
+      const list = buckets[k];
+      if (list) list.push(p.row);
+      else buckets[k] = [p.row];
     }
     const out: SeriesPoint[] = [];
-    points.forEach((pt, i) => {
-      for (const g of groups) {
-        const rows = buckets.get(`${i}|${g ?? ''}`) ?? [];
-        out.push({ ...paymentTotals(rows, ctx.attributionOf), from: pt.startsAt, to: pt.endsAt, channel: g });
+    for (let i = 0; i < points.length; i++) {
+      const pt = points[i]!;
+      for (let g = 0; g < groups.length; g++) {
+        const totals = paymentTotals(buckets[i * groups.length + g] ?? [], ctx.attributionOf);
+        out.push({ ...totals, from: new Date(pt.startsAt.getTime()), to: new Date(pt.endsAt.getTime()), channel: groups[g] ?? null });
       }
-    });
+    }
     return out;
   }
 
