@@ -144,6 +144,87 @@ describe('POST /v1/ingest/payment-outcomes', () => {
   });
 });
 
+describe('hostile input', () => {
+  it('rejects NUL and other control characters, lone surrogates and huge amounts alone, naming the field', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(20);
+    const r = await post(
+      t,
+      s.key,
+      ndjson([
+        event('h-ok', at),
+        event('h-nul', at, { channel: 'a\u0000b' }),
+        event('h-nl', at, { failureCode: 'X\nY', status: 'FAILED' }),
+        event('h-sur\ud800', at),
+        event('h-sur2', at, { channel: 'c\udc00' }),
+        event('h-big', at, { amountMinor: 1e20 }),
+        event('h-emoji-😀', at, { channel: '银联 😀' }),
+      ]),
+    );
+    expect(r.status).toBe(200);
+    expect(r.body.accepted).toBe(2);
+    expect(r.body.rejected!.map((x) => [x.line, x.field])).toEqual([
+      [2, 'channel'],
+      [3, 'failureCode'],
+      [4, 'id'],
+      [5, 'channel'],
+      [6, 'amountMinor'],
+    ]);
+    expect(r.body.rejected![0]!.reason).toMatch(/control characters/);
+    expect(r.body.rejected![2]!.reason).toMatch(/lone surrogate/);
+    expect(r.body.rejected![4]!.reason).toMatch(/too large/);
+    // A well-formed non-ASCII id is stored as sent, so its resend is a duplicate, not a conflict.
+    const again = await post(t, s.key, ndjson([event('h-emoji-😀', at, { channel: '银联 😀' })]));
+    expect(again.body).toMatchObject({ accepted: 0, duplicates: 1, rejected: [] });
+    expect(await stored(s.id)).toBe(2);
+  });
+
+  it('reports every repeat of a conflicting id as a conflict, not as a duplicate', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(25);
+    await post(t, s.key, ndjson([event('c-1', at)]));
+    const r = await post(t, s.key, ndjson([event('c-1', at, { channel: 'other' }), event('c-1', at, { channel: 'other' }), event('c-2', at), event('c-2', at)]));
+    expect(r.body.accepted).toBe(1);
+    expect(r.body.duplicates).toBe(1); // line 4 repeats line 3, which is new
+    expect(r.body.rejected!.map((x) => [x.line, x.code])).toEqual([
+      [1, 'conflict'],
+      [2, 'conflict'],
+    ]);
+  });
+
+  it('takes a JSON array that starts with a byte-order mark', async () => {
+    const s = await newSource(t);
+    const r = await post(t, s.key, `\ufeff${JSON.stringify([event('bom-1', minutesAgo(5))])}`, { type: 'application/json' });
+    expect(r.status).toBe(200);
+    expect(r.body.accepted).toBe(1);
+  });
+
+  it('serves concurrent overlapping batches in different orders without errors, counting each event once', async () => {
+    const s = await newSource(t);
+    const base = Date.now() - 40 * 60_000;
+    const all = Array.from({ length: 1200 }, (_, i) => (i % 7 === 0 ? failed(`o-${i}`, new Date(base + i * 1000), 'BANK_TIMEOUT') : event(`o-${i}`, new Date(base + i * 1000), { channel: `ch-${i % 5}` })));
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    // Six clients, each sending an overlapping slice of 600 events in its own shuffled order.
+    const slices = Array.from({ length: 6 }, (_, c) => {
+      const slice = all.slice(c * 120, c * 120 + 600);
+      for (let i = slice.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [slice[i], slice[j]] = [slice[j]!, slice[i]!];
+      }
+      return slice;
+    });
+    const answers = await Promise.all(slices.map((slice) => post(t, s.key, ndjson(slice))));
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const accepted = answers.reduce((n, a) => n + a.body.accepted!, 0);
+    const duplicates = answers.reduce((n, a) => n + a.body.duplicates!, 0);
+    expect(accepted).toBe(1200);
+    expect(accepted + duplicates).toBe(6 * 600);
+    expect(await stored(s.id)).toBe(1200);
+    expect(await counted(s.id)).toBe(1200);
+  });
+});
+
 describe('ingestPaymentOutcomes (GraphQL)', () => {
   const M = `mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted duplicates rejected { line id field code reason } } }`;
 

@@ -2,7 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { isConnectionError } from '@tally/db';
 import type { Logger } from 'pino';
 import type { SourcesService } from '../sources/sources.service.js';
-import type { PaymentIngestService, RawItem } from './ingest.service.js';
+import { IngestContendedError, type PaymentIngestService, type RawItem } from './ingest.service.js';
 
 /** Splits an NDJSON body into items; a line that is not JSON is rejected alone. Blank lines are skipped. */
 export function decodeNdjson(text: string): RawItem[] {
@@ -113,12 +113,13 @@ export function ingestRoutes(deps: {
         body(req, res, (err?: unknown) => (err ? reject(err) : resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))));
       }).catch((err: { status?: number; type?: string; message?: string }) => {
         if (err.type === 'entity.too.large') send(res, 413, `body larger than ${deps.maxBodyBytes} bytes (after decompression); split it into smaller requests`);
-        else if (err.type === 'encoding.unsupported') send(res, 415, 'Content-Encoding must be gzip or absent');
+        else if (err.type === 'encoding.unsupported') send(res, 415, 'Content-Encoding must be gzip, deflate, br or absent');
         else send(res, 400, 'body could not be read (corrupt gzip?)');
         return null;
       });
       if (!buffer) return;
-      const text = buffer.toString('utf8');
+      // A byte-order mark some exporters write is not part of the first event.
+      const text = buffer.toString('utf8').replace(/^\uFEFF/, '');
       if (!text.trim()) return send(res, 400, 'empty body: send at least one event');
 
       let items: RawItem[];
@@ -140,6 +141,7 @@ export function ingestRoutes(deps: {
         res.json(result);
       } catch (err) {
         if (isConnectionError(err)) return send(res, 503, 'the database is unavailable; nothing of this request was applied; retry', { 'retry-after': '5' });
+        if (err instanceof IngestContendedError) return send(res, 503, `${err.message}; nothing of this request was applied`, { 'retry-after': '1' });
         throw err;
       }
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { findPaymentEvents, insertNewPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
+import { ServiceUnavailableError } from '../../errors/app-errors.js';
 import { sameContent, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
 
 /** One item of a request: a decoded JSON value, or a line that did not parse. */
@@ -23,6 +24,13 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 
+/** A transaction still deadlocked after its retries: SERVICE_UNAVAILABLE, HTTP 503 + Retry-After. */
+export class IngestContendedError extends ServiceUnavailableError {
+  constructor() {
+    super('ingest is contended by concurrent requests for the same events; retry shortly');
+  }
+}
+
 /**
  * Validates, deduplicates and stores payment outcomes with their counters. The accepted
  * events of a call and every counter they change commit in one transaction; a bad event is
@@ -43,7 +51,8 @@ export class PaymentIngestService {
     const rules = { now, horizonMs };
 
     const rejected: IngestRejection[] = [];
-    const firstById = new Map<string, { event: PaymentEventRow; line: number }>();
+    // `repeats`: later lines of this request with the same id and content (duplicates of the first).
+    const firstById = new Map<string, { event: PaymentEventRow; line: number; repeats: number[] }>();
     let duplicates = 0;
     for (let i = 0; i < items.length; i++) {
       // Give the event loop back now and then (see decodeNdjsonInSlices).
@@ -59,12 +68,16 @@ export class PaymentIngestService {
         continue;
       }
       const earlier = firstById.get(v.event.id);
-      if (!earlier) firstById.set(v.event.id, { event: v.event, line: item.line });
-      else if (sameContent(earlier.event, v.event)) duplicates++;
-      else rejected.push({ line: item.line, id: v.event.id, code: 'conflict', reason: `id "${v.event.id}" appears on line ${earlier.line} of this request with different content` });
+      if (!earlier) firstById.set(v.event.id, { event: v.event, line: item.line, repeats: [] });
+      else if (sameContent(earlier.event, v.event)) {
+        duplicates++;
+        earlier.repeats.push(item.line);
+      } else rejected.push({ line: item.line, id: v.event.id, code: 'conflict', reason: `id "${v.event.id}" appears on line ${earlier.line} of this request with different content` });
     }
 
-    const candidates = [...firstById.values()];
+    // Sorted by id: concurrent requests with overlapping ids then take their row locks in the
+    // same order and wait for each other instead of deadlocking.
+    const candidates = [...firstById.values()].sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     const events = candidates.map((c) => c.event);
     const conflicts: IngestRejection[] = [];
     const { accepted, storedDuplicates, notice } = await retrying(this.log, () =>
@@ -85,7 +98,13 @@ export class PaymentIngestService {
         for (const c of rest) {
           const s = stored.get(c.event.id);
           if (s && sameContent(s, c.event)) dup++;
-          else conflicts.push({ line: c.line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
+          else {
+            // The repeats of a conflicting line conflict too; they are no longer duplicates.
+            for (const line of [c.line, ...c.repeats]) {
+              conflicts.push({ line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
+            }
+            dup -= c.repeats.length;
+          }
         }
         const acc = inserted.size === events.length ? events : events.filter((e) => inserted.has(e.id));
         let last: Date | null = null;
@@ -118,7 +137,9 @@ async function retrying<T>(log: Logger, fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (err) {
       const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
-      if (attempt >= 4 || !code || !RETRYABLE.has(code)) throw err;
+      if (!code || !RETRYABLE.has(code)) throw err;
+      // Still contended after four tries: the client retries later (503 + Retry-After).
+      if (attempt >= 4) throw new IngestContendedError();
       log.warn({ attempt, code }, 'ingest transaction retried');
     }
   }

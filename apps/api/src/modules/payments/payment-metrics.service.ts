@@ -1,6 +1,8 @@
 import { readDayCounts, readMinuteCounts, type CountRow, type Database, type Direction } from '@tally/db';
 import {
   assertWindow,
+  CalendarInputError,
+  MAX_SERIES_POINTS,
   paymentTotals,
   pointIndexOf,
   seriesPoints,
@@ -147,6 +149,12 @@ export class PaymentMetricsService {
     }
 
     const groups = byChannel ? [...new Set(placed.map((p) => p.row.channel))].sort() : [null];
+    if (points.length * groups.length > MAX_SERIES_POINTS) {
+      throw new CalendarInputError(
+        'groupBy',
+        `${points.length} ${granularity} points × ${groups.length} channels exceed ${MAX_SERIES_POINTS} points; use a coarser granularity, a shorter window or one channel`,
+      );
+    }
     const groupIndex = new Map(groups.map((g, i) => [g, i]));
     // Rows of point i and group g at buckets[i * groups.length + g].
     const buckets: (CountRow[] | undefined)[] = new Array<CountRow[] | undefined>(points.length * groups.length);

@@ -89,8 +89,20 @@ function canonicalInstant(v: string): number | null {
   return Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMinutes * 60_000;
 }
 
+/** C0 control characters and DEL: PostgreSQL text cannot hold NUL, and none belongs in an id or a code. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+/** `String.prototype.isWellFormed` (Node 20; not in the ES2023 typings). */
+const wellFormed = (v: string) => (v as string & { isWellFormed(): boolean }).isWellFormed();
+
 const text = (max: number) =>
-  z.string({ error: (i) => (i.input == null ? 'is required' : 'must be a string') }).min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+  z
+    .string({ error: (i) => (i.input == null ? 'is required' : 'must be a string') })
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((v) => !CONTROL.test(v), 'must not contain control characters (U+0000–U+001F, U+007F)')
+    // A lone surrogate cannot be stored as UTF-8: it would become U+FFFD and its resend a conflict.
+    .refine(wellFormed, 'must be valid Unicode (it holds a lone surrogate, \\uD800–\\uDFFF)');
 
 // Unknown fields are ignored (z.object strips them), so sources can send extra context.
 const eventSchema = z
@@ -103,9 +115,12 @@ const eventSchema = z
     failureCode: text(64).nullish(),
     amountMinor: z
       .number({ error: 'must be a number of minor units' })
-      .int('must be a whole number of minor units')
-      .nonnegative('must not be negative')
-      .max(Number.MAX_SAFE_INTEGER, 'is too large')
+      .superRefine((n, ctx) => {
+        const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
+        if (Math.abs(n) > Number.MAX_SAFE_INTEGER) fail(`is too large (at most ${Number.MAX_SAFE_INTEGER})`);
+        else if (!Number.isInteger(n)) fail('must be a whole number of minor units');
+        else if (n < 0) fail('must not be negative');
+      })
       .nullish(),
     currency: z
       .string({ error: 'must be a string' })
@@ -119,7 +134,8 @@ const eventSchema = z
 
 type ParsedEvent = z.output<typeof eventSchema>;
 
-const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
+const isText = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= max && !CONTROL.test(v) && wellFormed(v);
 
 /**
  * The schema's answer for an event that passes every rule, computed without zod (which

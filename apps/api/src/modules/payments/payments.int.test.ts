@@ -184,6 +184,17 @@ describe('paymentSuccessSeries', () => {
     expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'granularity' });
   });
 
+  it('counts grouped points against the 5,000-point limit', async () => {
+    const from = day0.toISOString();
+    const to = new Date(day0.getTime() + 48 * 3_600_000).toISOString();
+    const q = (groupBy: string) =>
+      t.gql<{ paymentSuccessSeries: unknown[] }>(`{ paymentSuccessSeries(direction: PAY_IN, from: "${from}", to: "${to}", granularity: MINUTE, groupBy: [${groupBy}]) { from } }`);
+    expect((await q('')).data?.paymentSuccessSeries).toHaveLength(2880);
+    const grouped = await q('CHANNEL'); // 2,880 minutes × 3 channels
+    expect(grouped.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'groupBy' });
+    expect(grouped.errors?.[0]?.message).toMatch(/2880 MINUTE points × 3 channels exceed 5000/);
+  });
+
   it('sends the same number of SQL statements whatever the points or channels', async () => {
     const runs: number[] = [];
     for (const [days, groupBy] of [
