@@ -3,7 +3,8 @@ import { In } from 'typeorm';
 import { ApiTokenEntity, FailureCodeEntity, SettingsEntity, type Database } from '@tally/db';
 import { NotFoundError } from './errors/app-errors.js';
 import type { Direction } from '@tally/db';
-import type { WindowFigures } from './modules/payments/payment-metrics.service.js';
+import type { Granularity } from '@tally/domain';
+import type { SeriesPoint, WindowFigures } from './modules/payments/payment-metrics.service.js';
 import { readContext } from './modules/payments/read-context.js';
 import type { Services } from './services.js';
 
@@ -45,6 +46,20 @@ export function createLoaders(db: Database, services: Pick<Services, 'sources' |
         return Promise.all(keys.map((k) => services.paymentMetrics.figures(k.direction, { startsAt: k.from, endsAt: k.to }, null, rc).catch((e: Error) => e)));
       },
       { cacheKeyFn: (k) => `${k.direction}|${k.from.toISOString()}|${k.to.toISOString()}` },
+    ),
+    /**
+     * A payment series (not by channel) per direction, window and granularity, shared by every
+     * metric of that direction: the pay-in rate and attempts cost one read, whatever the number
+     * of metrics (or aliases) asking. One service call per distinct key; an Error per failed key.
+     */
+    paymentSeries: new DataLoader<{ direction: Direction; from: Date; to: Date; granularity: Granularity }, SeriesPoint[], string>(
+      async (keys) => {
+        const rc = await readContext({ loaders: loaders as Loaders });
+        return Promise.all(
+          keys.map((k) => services.paymentMetrics.series(k.direction, { startsAt: k.from, endsAt: k.to }, k.granularity, false, rc).catch((e: Error) => e)),
+        );
+      },
+      { cacheKeyFn: (k) => `${k.direction}|${k.from.toISOString()}|${k.to.toISOString()}|${k.granularity}` },
     ),
   };
   return loaders;

@@ -80,6 +80,97 @@ describe('metric catalog', () => {
   });
 });
 
+describe('metric reads are batched per request', () => {
+  const PAY_IN_RATE = 'payments.pay_in.effective_success_rate';
+  const PAY_IN_ATTEMPTS = 'payments.pay_in.attempts';
+  const PAYOUT_RATE = 'payments.payout.effective_success_rate';
+  // A window with whole local days and partial edges, so value and DAY series read both the
+  // day and the minute counters.
+  const from = minutesAgo(3 * 24 * 60 + 7);
+  const to = minutesAgo(-1);
+  const FIELDS = 'key value(from: $f, to: $t) { value numerator denominator asOf } series(from: $f, to: $t, granularity: DAY) { from to value numerator denominator }';
+  const Q = (selection: string) => `query($f: DateTime!, $t: DateTime!) { ${selection} }`;
+
+  type Value = { value: number | null; numerator: number; denominator: number | null; asOf: string | null };
+  type Point = { from: string; to: string; value: number | null; numerator: number; denominator: number | null };
+  type MetricRead = { key: string; value: Value; series: Point[] };
+
+  /** The statements one operation sends, and its data. */
+  async function measure<T>(selection: string): Promise<{ statements: number; data: T }> {
+    t.statements.length = 0;
+    const r = await t.gql<T>(Q(selection), { f: from, t: to });
+    expect(r.errors).toBeUndefined();
+    return { statements: t.statements.length, data: r.data! };
+  }
+
+  beforeAll(async () => {
+    const at = (min: number) => new Date(Date.now() - min * 60_000);
+    await post(
+      t,
+      source.key,
+      ndjson([
+        event('batch-1', at(20)),
+        failed('batch-2', at(25), 'BANK_TIMEOUT'),
+        event('batch-3', at(26 * 60)),
+        failed('batch-4', at(50 * 60), 'INSUFFICIENT_BALANCE'),
+        event('batch-5', at(30), { direction: 'PAY_OUT' }),
+        failed('batch-6', at(49 * 60), 'BANK_TIMEOUT', { direction: 'PAY_OUT' }),
+      ]),
+    );
+  });
+
+  it('sends as many statements for all metrics value and series as for one metric per direction, however many ask', async () => {
+    const one = await measure(`metric(key: "${PAY_IN_RATE}") { ${FIELDS} }`);
+    const sameDirection = await measure(`a: metric(key: "${PAY_IN_RATE}") { ${FIELDS} } b: metric(key: "${PAY_IN_ATTEMPTS}") { ${FIELDS} }`);
+    const oneEachDirection = await measure(`a: metric(key: "${PAY_IN_RATE}") { ${FIELDS} } b: metric(key: "${PAYOUT_RATE}") { ${FIELDS} }`);
+    const all = await measure<{ metrics: MetricRead[] }>(`metrics { ${FIELDS} }`);
+    const allTwice = await measure(`a: metrics { ${FIELDS} } b: metrics { ${FIELDS} }`);
+    expect(all.data.metrics).toHaveLength(4);
+    // Rate and attempts of a direction share their reads: a second metric of the same
+    // direction costs nothing, all four cost what one of each direction costs, and asking
+    // for them twice costs nothing more.
+    expect(sameDirection.statements).toBe(one.statements);
+    expect(all.statements).toBe(oneEachDirection.statements);
+    expect(allTwice.statements).toBe(all.statements);
+    // The bound does not depend on the number of metrics: at most the reads of a second direction.
+    expect(all.statements).toBeLessThanOrEqual(2 * one.statements);
+  });
+
+  it('gives the values of paymentSuccess and paymentSuccessSeries for the same window', async () => {
+    const { data } = await measure<{ metrics: MetricRead[] }>(`metrics { ${FIELDS} }`);
+    const byKey = new Map(data.metrics.map((m) => [m.key, m]));
+    for (const [direction, name] of [
+      ['PAY_IN', 'pay_in'],
+      ['PAY_OUT', 'payout'],
+    ] as const) {
+      const r = await t.gql<{
+        paymentSuccess: { effectiveRate: number | null; succeeded: number; eligible: number; attempts: number; asOf: string | null };
+        paymentSuccessSeries: { from: string; to: string; effectiveRate: number | null; succeeded: number; eligible: number; attempts: number }[];
+      }>(
+        `query($d: PaymentDirection!, $f: DateTime!, $t: DateTime!) {
+           paymentSuccess(direction: $d, from: $f, to: $t) { effectiveRate succeeded eligible attempts asOf }
+           paymentSuccessSeries(direction: $d, from: $f, to: $t, granularity: DAY) { from to effectiveRate succeeded eligible attempts } }`,
+        { d: direction, f: from, t: to },
+      );
+      expect(r.errors).toBeUndefined();
+      const { paymentSuccess: ps, paymentSuccessSeries: pss } = r.data!;
+      expect(ps.attempts).toBeGreaterThan(0);
+      expect(pss.length).toBeGreaterThanOrEqual(4);
+      const rate = byKey.get(`payments.${name}.effective_success_rate`)!;
+      const attempts = byKey.get(`payments.${name}.attempts`)!;
+      expect(rate.value).toEqual({ value: ps.effectiveRate, numerator: ps.succeeded, denominator: ps.eligible, asOf: ps.asOf });
+      expect(attempts.value).toEqual({ value: ps.attempts, numerator: ps.attempts, denominator: null, asOf: ps.asOf });
+      expect(rate.series).toEqual(pss.map((p) => ({ from: p.from, to: p.to, value: p.effectiveRate, numerator: p.succeeded, denominator: p.eligible })));
+      expect(attempts.series).toEqual(pss.map((p) => ({ from: p.from, to: p.to, value: p.attempts, numerator: p.attempts, denominator: null })));
+    }
+  });
+
+  it('still refuses a bad window naming the argument', async () => {
+    const r = await t.gql(`{ metrics { key series(from: "2023-01-01T00:00:00Z", to: "2023-01-04T00:00:00Z", granularity: MINUTE) { value } } }`);
+    expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'granularity' });
+  });
+});
+
 describe('metricUpdated', () => {
   it('sends the current value at once, then each change with the previous value, coalesced to one a second', async () => {
     const viewer = await t.tokenFor(Role.VIEWER);

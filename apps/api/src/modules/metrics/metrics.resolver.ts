@@ -4,7 +4,6 @@ import type { Context } from '../../context.js';
 import { NotFoundError } from '../../errors/app-errors.js';
 import { createLoaders } from '../../loaders.js';
 import { Role } from '../auth/role.js';
-import { readContext } from '../payments/read-context.js';
 import { Granularity } from '../payments/payments.types.js';
 import { METRICS, findMetric, type MetricDefinition } from './metric-catalog.js';
 import { metricUpdates } from './metric-updates.js';
@@ -40,8 +39,7 @@ export class MetricsResolver {
     @Arg('granularity', () => Granularity) granularity: Granularity,
     @Ctx() ctx: Context,
   ): Promise<MetricPoint[]> {
-    const rc = await readContext(ctx);
-    const points = await ctx.services.paymentMetrics.series(m.direction, { startsAt: from, endsAt: to }, granularity, false, rc);
+    const points = await ctx.loaders.paymentSeries.load({ direction: m.direction, from, to, granularity });
     return points.map((p) => ({ from: p.from, to: p.to, ...m.figure(p) }));
   }
 
