@@ -5,7 +5,7 @@ import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
@@ -94,7 +94,12 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
     includeStacktraceInErrorResponses: false,
     introspection: true,
     stopOnTerminationSignals: false,
+    // Compact JSON: Apollo pretty-prints by default, which costs time and bytes on every series.
+    stringifyResult: (result) => JSON.stringify(result),
     plugins: [
+      // Responses are per-token and never cached by HTTP caches, so @cacheControl hints have no
+      // use here; the default cache-control plugin would wrap every field resolver to collect them.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       { serverWillStart: async () => ({ drainServer: () => ws.dispose() }) },
       config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
