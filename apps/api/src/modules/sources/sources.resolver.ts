@@ -27,7 +27,7 @@ export class SourcesResolver {
     return rotated as SourceWithKey;
   }
 
-  @FieldResolver(() => SourceActivity, { description: 'Events accepted, duplicate and rejected in the last 24 hours.' })
+  @FieldResolver(() => SourceActivity, { description: 'Events accepted, duplicate and rejected in the last 24 hours, counted by whole hours: the current hour and the 23 before it.' })
   async last24h(@Root() source: Source, @Ctx() ctx: Context): Promise<SourceActivity> {
     return ctx.loaders.sourceActivity.load(source.id);
   }

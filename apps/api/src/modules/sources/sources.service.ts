@@ -85,7 +85,7 @@ export class SourcesService {
     const rows: { source_id: string; accepted: string; duplicates: string; rejected: string }[] = await this.ds.query(
       `SELECT source_id, sum(accepted)::text AS accepted, sum(duplicates)::text AS duplicates, sum(rejected)::text AS rejected
          FROM source_ingest_stats
-        WHERE source_id = ANY($1::uuid[]) AND hour >= date_bin('1 hour', now() - interval '24 hours', timestamptz '2000-01-01 00:00:00+00')
+        WHERE source_id = ANY($1::uuid[]) AND hour > date_bin('1 hour', now() - interval '24 hours', timestamptz '2000-01-01 00:00:00+00')
         GROUP BY source_id`,
       [sourceIds],
     );
