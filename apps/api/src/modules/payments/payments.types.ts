@@ -38,8 +38,12 @@ registerEnumType(FailureAttribution, {
   },
 });
 
-@ObjectType({ description: 'Payment figures of a window [from, to), from summed counts. Rates are fractions in [0, 1].' })
-export class PaymentFigures {
+/**
+ * The counts and rates a window and a series point share. Not a GraphQL type of its own (never
+ * referenced, so not emitted): the two object types below inherit its fields.
+ */
+@ObjectType()
+export class PaymentCounts {
   @Field(() => Date)
   from!: Date;
 
@@ -69,7 +73,10 @@ export class PaymentFigures {
 
   @Field(() => SafeIntResolver, { description: 'succeeded + systemFailures + unclassifiedFailures.' })
   eligible!: number;
+}
 
+@ObjectType({ description: 'Payment figures of a window [from, to), from summed counts. Rates are fractions in [0, 1].' })
+export class PaymentFigures extends PaymentCounts {
   @Field({ description: 'Eligible attempts below the settings threshold (default 100): the rate is not meaningful yet.' })
   lowVolume!: boolean;
 
@@ -87,39 +94,9 @@ export class PaymentSuccess extends PaymentFigures {
 }
 
 @ObjectType()
-export class PaymentSuccessPoint {
-  @Field(() => Date)
-  from!: Date;
-
-  @Field(() => Date)
-  to!: Date;
-
+export class PaymentSuccessPoint extends PaymentCounts {
   @Field(() => String, { nullable: true, description: 'Null unless grouped by CHANNEL.' })
   channel!: string | null;
-
-  @Field(() => Float, { nullable: true })
-  effectiveRate!: number | null;
-
-  @Field(() => Float, { nullable: true })
-  rawRate!: number | null;
-
-  @Field(() => SafeIntResolver)
-  attempts!: number;
-
-  @Field(() => SafeIntResolver)
-  succeeded!: number;
-
-  @Field(() => SafeIntResolver)
-  userFailures!: number;
-
-  @Field(() => SafeIntResolver)
-  systemFailures!: number;
-
-  @Field(() => SafeIntResolver)
-  unclassifiedFailures!: number;
-
-  @Field(() => SafeIntResolver)
-  eligible!: number;
 }
 
 @ObjectType()
