@@ -8,6 +8,8 @@ import type { MetricPeriod, MetricUpdate } from './metrics.types.js';
 
 /** At most one message per key per second, however fast ingestion goes. */
 const MIN_INTERVAL_MS = 1_000;
+/** The longest delay setTimeout honours; longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The stream behind `metricUpdated`: the current value of each key at once, then a message
@@ -59,10 +61,7 @@ export function metricUpdates(
       });
     }
     lastRun = Date.now();
-    clearTimeout(rollover);
-    // Wake at the period's end so the new period starts with a message of its own.
-    const untilEnd = period.endsAt.getTime() - Date.now();
-    if (untilEnd < 2 ** 31 - 1) rollover = setTimeout(() => schedule(), Math.max(0, untilEnd) + 50);
+    armRollover();
     wake?.();
   };
 
@@ -92,9 +91,20 @@ export function metricUpdates(
     }, wait);
   };
 
+  // Wake at the period's end so the new period starts with a message of its own. A timer cannot
+  // wait longer than 2^31 − 1 ms (≈ 24.8 days; a month or a year is longer): wait in steps.
+  const armRollover = () => {
+    clearTimeout(rollover);
+    if (done || !period) return;
+    const untilEnd = period.endsAt.getTime() - Date.now();
+    if (untilEnd >= MAX_TIMER_MS) rollover = setTimeout(armRollover, MAX_TIMER_MS - 1_000);
+    else rollover = setTimeout(() => schedule(), Math.max(0, untilEnd) + 50);
+  };
+
   const touches = (n: ChangeNotice) => {
     if (n.topic === 'resync') return true;
-    if (!period) return true;
+    // Past the end of the period computed last: any change may belong to the next one.
+    if (!period || Date.now() >= period.endsAt.getTime()) return true;
     if (!defs.some((d) => n.directions.includes(d.direction))) return false;
     return Date.parse(n.from) < period.endsAt.getTime() && Date.parse(n.to) >= period.startsAt.getTime();
   };
