@@ -192,6 +192,26 @@ describe('hostile input', () => {
     ]);
   });
 
+  it('stores every offset RFC 3339 allows at its instant, also those PostgreSQL itself refuses (±16:00 and beyond)', async () => {
+    const s = await newSource(t);
+    const instant = Date.parse(minutesAgo(90, 30)) + 123;
+    const written = (offsetMinutes: number) => {
+      const local = new Date(instant + offsetMinutes * 60_000).toISOString().slice(0, 23);
+      const sign = offsetMinutes < 0 ? '-' : '+';
+      const abs = Math.abs(offsetMinutes);
+      return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+    };
+    const offsets = [0, 480, 345, -600, 14 * 60, 15 * 60 + 59, 16 * 60, 23 * 60 + 59, -(23 * 60 + 59)];
+    const events = offsets.map((o, i) => event(`off-${i}`, written(o)));
+    const r = await post(t, s.key, ndjson(events));
+    expect(r.body).toMatchObject({ accepted: offsets.length, rejected: [] });
+    const rows: { ms: string }[] = await t.db.dataSource.query(
+      `SELECT (extract(epoch FROM occurred_at) * 1000)::bigint::text AS ms FROM payment_events WHERE source_id = $1`,
+      [s.id],
+    );
+    expect(rows.map((x) => Number(x.ms))).toEqual(offsets.map(() => instant));
+  });
+
   it('takes a JSON array that starts with a byte-order mark', async () => {
     const s = await newSource(t);
     const r = await post(t, s.key, `\ufeff${JSON.stringify([event('bom-1', minutesAgo(5))])}`, { type: 'application/json' });

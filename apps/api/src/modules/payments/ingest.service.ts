@@ -52,7 +52,7 @@ export class PaymentIngestService {
 
     const rejected: IngestRejection[] = [];
     // `repeats`: later lines of this request with the same id and content (duplicates of the first).
-    const firstById = new Map<string, { event: PaymentEventRow; line: number; repeats: number[] }>();
+    const firstById = new Map<string, { event: PaymentEventRow; line: number; repeats?: number[] }>();
     let duplicates = 0;
     for (let i = 0; i < items.length; i++) {
       // Give the event loop back now and then (see decodeNdjsonInSlices).
@@ -68,10 +68,10 @@ export class PaymentIngestService {
         continue;
       }
       const earlier = firstById.get(v.event.id);
-      if (!earlier) firstById.set(v.event.id, { event: v.event, line: item.line, repeats: [] });
+      if (!earlier) firstById.set(v.event.id, { event: v.event, line: item.line });
       else if (sameContent(earlier.event, v.event)) {
         duplicates++;
-        earlier.repeats.push(item.line);
+        (earlier.repeats ??= []).push(item.line);
       } else rejected.push({ line: item.line, id: v.event.id, code: 'conflict', reason: `id "${v.event.id}" appears on line ${earlier.line} of this request with different content` });
     }
 
@@ -100,10 +100,10 @@ export class PaymentIngestService {
           if (s && sameContent(s, c.event)) dup++;
           else {
             // The repeats of a conflicting line conflict too; they are no longer duplicates.
-            for (const line of [c.line, ...c.repeats]) {
+            for (const line of [c.line, ...(c.repeats ?? [])]) {
               conflicts.push({ line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
             }
-            dup -= c.repeats.length;
+            dup -= c.repeats?.length ?? 0;
           }
         }
         const acc = inserted.size === events.length ? events : events.filter((e) => inserted.has(e.id));
