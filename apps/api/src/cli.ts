@@ -70,6 +70,10 @@ async function importCommand(argv: string[]): Promise<void> {
     if (err instanceof UsageError) fail(`${err.message}\n${IMPORT_USAGE}`, 2);
     throw err;
   }
+  // `npm run tally -- …` runs in the repository root; a relative FILE means the caller's directory.
+  const callerDir = process.env.INIT_CWD;
+  if (callerDir && args.file !== '-') args = { ...args, file: path.resolve(callerDir, args.file) };
+  if (callerDir && args.rejectsFile) args = { ...args, rejectsFile: path.resolve(callerDir, args.rejectsFile) };
   const config = parseConfig();
   // Warnings only: the summary and the progress bar are the output here, not JSON logs.
   const log = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
