@@ -39,13 +39,19 @@ export function createLoaders(db: Database, services: Pick<Services, 'sources' |
       const rows = await services.sources.activity(ids);
       return ids.map((id) => rows.get(id) ?? { accepted: 0, duplicates: 0, rejected: 0 });
     }),
-    /** Payment figures of a window per direction, shared by every metric of that direction. */
-    paymentFigures: new DataLoader<{ direction: Direction; from: Date; to: Date }, WindowFigures, string>(
+    /**
+     * Payment figures of a window per direction (and channel, or all), shared by every metric of
+     * that direction and every `paymentSuccess` of the request asking for the same window.
+     */
+    paymentFigures: new DataLoader<{ direction: Direction; from: Date; to: Date; channel?: string | null }, WindowFigures, string>(
       async (keys) => {
         const rc = await readContext({ loaders: loaders as Loaders });
-        return Promise.all(keys.map((k) => services.paymentMetrics.figures(k.direction, { startsAt: k.from, endsAt: k.to }, null, rc).catch((e: Error) => e)));
+        return Promise.all(
+          keys.map((k) => services.paymentMetrics.figures(k.direction, { startsAt: k.from, endsAt: k.to }, k.channel ?? null, rc).catch((e: Error) => e)),
+        );
       },
-      { cacheKeyFn: (k) => `${k.direction}|${k.from.toISOString()}|${k.to.toISOString()}` },
+      // JSON keeps a channel named "x|y" from colliding with another key.
+      { cacheKeyFn: (k) => JSON.stringify([k.direction, k.from.getTime(), k.to.getTime(), k.channel ?? null]) },
     ),
     /**
      * A payment series (not by channel) per direction, window and granularity, shared by every

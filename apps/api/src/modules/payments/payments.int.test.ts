@@ -212,6 +212,27 @@ describe('paymentSuccessSeries', () => {
     expect(runs[1]).toBe(runs[3]);
     expect(Math.max(...runs)).toBeLessThanOrEqual(6);
   });
+
+  it('reads a window once however many fields of the request ask for it', async () => {
+    const f = day0.toISOString();
+    const to = new Date(day0.getTime() + 86_400_000).toISOString();
+    const field = (alias: string, channel = '') =>
+      `${alias}: paymentSuccess(direction: PAY_IN, from: "${f}", to: "${to}"${channel}) { effectiveRate attempts previous { attempts } }`;
+    t.statements.length = 0;
+    const one = await t.gql(`{ ${field('a')} }`);
+    const single = t.statements.length;
+    t.statements.length = 0;
+    const three = await t.gql<Record<string, { attempts: number }>>(
+      `{ ${field('a')} ${field('b')} ${field('c')} m: metric(key: "payments.pay_in.attempts") { value(from: "${f}", to: "${to}") { value } } }`,
+    );
+    expect(t.statements.length).toBe(single);
+    expect(three.data!.b).toEqual((one.data as Record<string, unknown>).a);
+    expect((three.data!.m as unknown as { value: { value: number } }).value.value).toBe(three.data!.a!.attempts);
+    // Another channel is another read, and its own figures.
+    const ch = await t.gql<Record<string, { attempts: number }>>(`{ ${field('all')} ${field('alipay', ', channel: "alipay"')} }`);
+    expect(ch.data!.alipay!.attempts).toBe(expected(all, day0, new Date(day0.getTime() + 86_400_000), (e) => e.direction === 'PAY_IN' && e.channel === 'alipay').attempts);
+    expect(ch.data!.alipay!.attempts).toBeLessThan(ch.data!.all!.attempts);
+  });
 });
 
 describe('failures', () => {

@@ -42,11 +42,11 @@ export class PaymentsResolver {
     @Ctx() ctx: Context,
     @Arg('channel', () => String, { nullable: true }) channel?: string | null,
   ): Promise<PaymentSuccess> {
-    const rc = await readContext(ctx);
-    const w = { startsAt: from, endsAt: to };
+    const before = previousWindow({ startsAt: from, endsAt: to });
+    // Through the request's loader: aliases and metrics asking for the same window share a read.
     const [current, previous] = await Promise.all([
-      ctx.services.paymentMetrics.figures(direction, w, channel ?? null, rc),
-      ctx.services.paymentMetrics.figures(direction, previousWindow(w), channel ?? null, rc),
+      ctx.loaders.paymentFigures.load({ direction, from, to, channel }),
+      ctx.loaders.paymentFigures.load({ direction, from: before.startsAt, to: before.endsAt, channel }),
     ]);
     return { ...current, previous, effectiveRateDelta: rateDeltaPoints(current.effectiveRate, previous.effectiveRate) };
   }
