@@ -95,8 +95,8 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     const conflict = await post(t, s.key, ndjson([event('d2', at, { channel: 'alipay' }), event('d3', at), event('d3', at, { channel: 'wechat' })]));
     expect(conflict.body.accepted).toBe(1);
     expect(conflict.body.rejected).toEqual([
-      expect.objectContaining({ line: 1, id: 'd2', code: 'conflict' }),
-      expect.objectContaining({ line: 3, id: 'd3', code: 'conflict' }),
+      expect.objectContaining({ line: 1, id: 'd2', code: 'conflict', field: 'channel', reason: 'id "d2" was already ingested with another channel' }),
+      expect.objectContaining({ line: 3, id: 'd3', code: 'conflict', field: 'channel', reason: 'id "d3" appears on line 2 of this request with another channel' }),
     ]);
     expect(await stored(s.id)).toBe(3);
     expect(await counted(s.id)).toBe(3);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { findPaymentEvents, insertNewPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ServiceUnavailableError } from '../../errors/app-errors.js';
-import { sameContent, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
+import { differingField, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
 
 /** One item of a request: a decoded JSON value, or a line that did not parse. */
 export type RawItem = { line: number; value: unknown } | { line: number; malformed: string };
@@ -69,10 +69,15 @@ export class PaymentIngestService {
       }
       const earlier = firstById.get(v.event.id);
       if (!earlier) firstById.set(v.event.id, { event: v.event, line: item.line });
-      else if (sameContent(earlier.event, v.event)) {
-        duplicates++;
-        (earlier.repeats ??= []).push(item.line);
-      } else rejected.push({ line: item.line, id: v.event.id, code: 'conflict', reason: `id "${v.event.id}" appears on line ${earlier.line} of this request with different content` });
+      else {
+        const field = differingField(earlier.event, v.event);
+        if (field === null) {
+          duplicates++;
+          (earlier.repeats ??= []).push(item.line);
+        } else {
+          rejected.push({ line: item.line, id: v.event.id, field, code: 'conflict', reason: `id "${v.event.id}" appears on line ${earlier.line} of this request with another ${field}` });
+        }
+      }
     }
 
     // Sorted by id: concurrent requests with overlapping ids then take their row locks in the
@@ -97,12 +102,12 @@ export class PaymentIngestService {
         let dup = 0;
         for (const c of rest) {
           const s = stored.get(c.event.id);
-          if (s && sameContent(s, c.event)) dup++;
+          const field = s ? differingField(s, c.event) : 'id';
+          if (field === null) dup++;
           else {
             // The repeats of a conflicting line conflict too; they are no longer duplicates.
-            for (const line of [c.line, ...(c.repeats ?? [])]) {
-              conflicts.push({ line, id: c.event.id, code: 'conflict', reason: `id "${c.event.id}" was already ingested with different content` });
-            }
+            const reason = s ? `id "${c.event.id}" was already ingested with another ${field}` : `id "${c.event.id}" was already ingested with different content`;
+            for (const line of [c.line, ...(c.repeats ?? [])]) conflicts.push({ line, id: c.event.id, field, code: 'conflict', reason });
             dup -= c.repeats?.length ?? 0;
           }
         }

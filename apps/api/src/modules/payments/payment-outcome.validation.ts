@@ -207,14 +207,22 @@ export function validatePaymentOutcome(
   };
 }
 
-/** Same id, same content: a duplicate. Instants compare as instants, whatever offset was written. */
+/**
+ * The first field whose content differs, by the event's field names, or null when the two are
+ * the same event (a duplicate). Instants compare as instants, whatever offset was written.
+ */
+export function differingField(a: PaymentEventRow, b: PaymentEventRow): string | null {
+  if (a.occurredAt.getTime() !== b.occurredAt.getTime()) return 'occurredAt';
+  if (a.direction !== b.direction) return 'direction';
+  if (a.channel !== b.channel) return 'channel';
+  if ((a.failureCode === null) !== (b.failureCode === null)) return 'status';
+  if (a.failureCode !== b.failureCode) return 'failureCode';
+  if ((a.amountMinor ?? null) !== (b.amountMinor ?? null)) return 'amountMinor';
+  if ((a.currency ?? null) !== (b.currency ?? null)) return 'currency';
+  return null;
+}
+
+/** Same id, same content: a duplicate. */
 export function sameContent(a: PaymentEventRow, b: PaymentEventRow): boolean {
-  return (
-    a.occurredAt.getTime() === b.occurredAt.getTime() &&
-    a.direction === b.direction &&
-    a.channel === b.channel &&
-    a.failureCode === b.failureCode &&
-    (a.amountMinor ?? null) === (b.amountMinor ?? null) &&
-    (a.currency ?? null) === (b.currency ?? null)
-  );
+  return differingField(a, b) === null;
 }
