@@ -71,7 +71,8 @@ async function importCommand(argv: string[]): Promise<void> {
     throw err;
   }
   // `npm run tally -- …` runs in the repository root; a relative FILE means the caller's directory.
-  const callerDir = process.env.INIT_CWD;
+  // INIT_CWD is inherited by everything npm starts, so it counts only for the `tally` script itself.
+  const callerDir = process.env.npm_lifecycle_event === 'tally' ? process.env.INIT_CWD : undefined;
   if (callerDir && args.file !== '-') args = { ...args, file: path.resolve(callerDir, args.file) };
   if (callerDir && args.rejectsFile) args = { ...args, rejectsFile: path.resolve(callerDir, args.rejectsFile) };
   const config = parseConfig();

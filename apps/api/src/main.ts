@@ -43,8 +43,12 @@ async function main(): Promise<void> {
   const app = await createApp({ config, db, logger });
   let demo: Awaited<ReturnType<typeof loadDemoIfEmpty>> = null;
   if (config.demo) {
-    demo = await loadDemoIfEmpty(app.services, logger, () =>
-      process.stdout.write('Loading the demo quarter (Dec 2022 – Feb 2023) into the empty database…\n'),
+    demo = await loadDemoIfEmpty(app.services, logger, (resuming) =>
+      process.stdout.write(
+        resuming
+          ? 'Finishing the demo quarter (Dec 2022 – Feb 2023), whose loading was interrupted…\n'
+          : 'Loading the demo quarter (Dec 2022 – Feb 2023) into the empty database…\n',
+      ),
     );
   }
   let port: number;

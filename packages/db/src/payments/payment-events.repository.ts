@@ -209,6 +209,12 @@ export async function insertNewPaymentEvents(
   return false;
 }
 
+/** How many events of a source are stored. */
+export async function countPaymentEvents(m: EntityManager, sourceId: string): Promise<number> {
+  const [row] = (await m.query('SELECT count(*)::int AS n FROM payment_events WHERE source_id = $1', [sourceId])) as { n: number }[];
+  return row?.n ?? 0;
+}
+
 /** The stored versions of some ids of a source, to tell duplicates from conflicts. */
 export async function findPaymentEvents(m: EntityManager, sourceId: string, ids: readonly string[]): Promise<Map<string, PaymentEventRow>> {
   if (ids.length === 0) return new Map();

@@ -11,6 +11,8 @@ export const DEMO_FROM = '2022-12-01';
 export const DEMO_TO = '2023-03-01';
 export const DEMO_WEEK = { from: '2023-01-09', to: '2023-01-16' };
 export const DEMO_TARGETS = { PAY_IN: 0.9999, PAY_OUT: 0.9991 } as const;
+/** How many events `demoPaymentLines` yields (a test holds it to that): a complete demo has them all. */
+export const DEMO_EVENT_COUNT = 213_705;
 
 export const DEMO_FAILURE_CODES = [
   { code: 'INSUFFICIENT_BALANCE', attribution: 'USER', description: '余额不足 · insufficient balance' },

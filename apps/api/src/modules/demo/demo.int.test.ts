@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
 import { Role } from '../auth/role.js';
-import { loadDemoIfEmpty } from './demo.service.js';
+import { Readable } from 'node:stream';
+import { importPaymentOutcomes } from '../payments/import/payment-import.js';
+import { DEMO_EVENT_COUNT, demoPaymentLines } from './demo-payments.js';
+import { DEMO_SOURCE_NAME, loadDemoIfEmpty } from './demo.service.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -12,8 +15,16 @@ afterAll(() => t.close());
 
 describe('demo quarter', () => {
   it('shows the example report\'s week 03: pay-in 99.99%, payout 99.91%', async () => {
-    const loaded = await loadDemoIfEmpty(t.app.services, pino({ level: 'silent' }));
-    expect(loaded?.events).toBeGreaterThan(100_000);
+    expect([...demoPaymentLines()]).toHaveLength(DEMO_EVENT_COUNT);
+    // A first start stopped half-way: the demo source holds the first 20,000 events only.
+    const { source } = await t.app.services.sources.create({ name: DEMO_SOURCE_NAME, kind: 'PAYMENT_EVENTS' });
+    const head = [...demoPaymentLines()].slice(0, 20_000).join('\n');
+    await importPaymentOutcomes(t.app.services.paymentIngest, source.id, Readable.from([head]), { format: 'ndjson' });
+    const resumed: boolean[] = [];
+    const loaded = await loadDemoIfEmpty(t.app.services, pino({ level: 'silent' }), (r) => resumed.push(r));
+    expect(resumed).toEqual([true]);
+    expect(loaded?.events).toBe(DEMO_EVENT_COUNT);
+    expect(await t.app.services.paymentIngest.storedCount(source.id)).toBe(DEMO_EVENT_COUNT);
     const viewer = await t.tokenFor(Role.VIEWER);
     const week = await t.gql<{ weekByNumber: { startsAt: string; endsAt: string; label: string } }>('{ weekByNumber(year: 2023, number: 3) { startsAt endsAt label } }', undefined, viewer);
     expect(week.data!.weekByNumber.label).toBe('第03周 2023-01-09');
@@ -41,7 +52,9 @@ describe('demo quarter', () => {
     expect(series.data!.paymentSuccessSeries).toHaveLength(3);
     expect(series.data!.paymentSuccessSeries.every((p) => p.attempts > 30_000)).toBe(true);
 
-    // A database that is not empty is left alone.
+    // A complete demo, or a database with other sources, is left alone.
+    expect(await loadDemoIfEmpty(t.app.services, pino({ level: 'silent' }))).toBeNull();
+    await t.app.services.sources.create({ name: 'real-gateway', kind: 'PAYMENT_EVENTS' });
     expect(await loadDemoIfEmpty(t.app.services, pino({ level: 'silent' }))).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { findPaymentEvents, insertNewPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
+import { countPaymentEvents, findPaymentEvents, insertNewPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ServiceUnavailableError } from '../../errors/app-errors.js';
 import { differingField, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
@@ -43,6 +43,11 @@ export class PaymentIngestService {
     private readonly changes: ChangeBus,
     private readonly log: Logger,
   ) {}
+
+  /** Events of the source stored so far. */
+  storedCount(sourceId: string): Promise<number> {
+    return countPaymentEvents(this.db.dataSource.manager, sourceId);
+  }
 
   async ingest(sourceId: string, items: readonly RawItem[], opts: IngestOptions = {}): Promise<IngestResult> {
     const now = (opts.now ?? new Date()).getTime();

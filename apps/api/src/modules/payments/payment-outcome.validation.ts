@@ -190,6 +190,9 @@ export function validatePaymentOutcome(
   if (typeof occurredAt === 'string') return reject('occurredAt', 'invalid', `occurredAt ${occurredAt}`);
   const t = occurredAt.getTime();
   if (t > opts.now + 5 * 60_000) return reject('occurredAt', 'future', 'occurredAt is more than 5 minutes in the future');
+  // The file import has no horizon: without a floor, a year-0 instant would reach PostgreSQL
+  // (which cannot store it as written) and fail its whole batch.
+  if (t < 0) return reject('occurredAt', 'invalid', 'occurredAt is before 1970-01-01T00:00:00Z: not the time of a payment');
   if (opts.horizonMs !== null && t < opts.now - opts.horizonMs) {
     return reject('occurredAt', 'too_late', `occurredAt is older than the late-event horizon (${Math.round(opts.horizonMs / 86_400_000)} days); backfill it with the file import`);
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { SourceEntity, type Database } from '@tally/db';
+import { isConnectionError, SourceEntity, type Database } from '@tally/db';
 import { ChangeBus } from '../../../changes/change-bus.js';
 import { PaymentIngestService } from '../ingest.service.js';
 import type { IngestRejection } from '../payment-outcome.validation.js';
@@ -103,7 +103,17 @@ export async function runImport(args: ImportArgs, db: Database, log: Logger, io:
     input = fs.createReadStream(args.file);
   }
 
-  const rejects = args.rejectsFile ? fs.createWriteStream(args.rejectsFile) : null;
+  let rejects: fs.WriteStream | null = null;
+  let rejectsError: Error | null = null;
+  if (args.rejectsFile) {
+    try {
+      rejects = await openForWriting(args.rejectsFile);
+    } catch (err) {
+      io.stderr.write(`tally: cannot write ${args.rejectsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      return EXIT.USAGE;
+    }
+    rejects.on('error', (err) => (rejectsError ??= err));
+  }
   const bar = !args.quiet && io.stderr.isTTY ? new ProgressLine(io.stderr) : null;
   const ingest = new PaymentIngestService(db, new ChangeBus(db, log), log);
   const started = Date.now();
@@ -119,12 +129,19 @@ export async function runImport(args: ImportArgs, db: Database, log: Logger, io:
   } catch (err) {
     bar?.clear();
     io.stderr.write(`tally: import stopped: ${(err as Error).message}\n`);
-    io.stderr.write('tally: batches committed before the error stay; running the same import again counts them as duplicates and finishes the rest\n');
+    io.stderr.write(
+      isConnectionError(err) || (err as NodeJS.ErrnoException).syscall
+        ? 'tally: batches committed before the error stay; running the same import again counts them as duplicates and finishes the rest\n'
+        : 'tally: batches committed before the error stay; fix the file and import it again: what is already in counts as duplicates\n',
+    );
     await closeStream(rejects);
     return EXIT.FAILED;
   }
   bar?.clear();
   await closeStream(rejects);
+  if (rejectsError) {
+    io.stderr.write(`tally: the import finished but writing ${args.rejectsFile} failed: ${(rejectsError as Error).message}\n`);
+  }
 
   const secs = summary.elapsedMs / 1000;
   const rate = secs > 0 ? Math.round((summary.accepted + summary.duplicates + summary.rejected) / secs) : 0;
@@ -133,6 +150,7 @@ export async function runImport(args: ImportArgs, db: Database, log: Logger, io:
       `${n(summary.accepted)} accepted, ${n(summary.duplicates)} duplicates, ${n(summary.rejected)} rejected ` +
       `in ${secs.toFixed(1)} s (${n(rate)} events/s)\n`,
   );
+  if (rejectsError) return EXIT.FAILED;
   if (summary.rejected > 0) {
     for (const r of summary.rejections.slice(0, 10)) io.stderr.write(`  ${describe(r)}\n`);
     if (summary.rejected > 10) io.stderr.write(`  … and ${n(summary.rejected - 10)} more${args.rejectsFile ? ` (all in ${args.rejectsFile})` : '; --rejects FILE writes them all'}\n`);
@@ -153,6 +171,18 @@ function describe(r: IngestRejection): string {
 }
 
 const n = (x: number) => x.toLocaleString('en-US');
+
+/** A write stream once the file is open; rejects with the open error (no such directory, …). */
+function openForWriting(file: string): Promise<fs.WriteStream> {
+  return new Promise((resolve, reject) => {
+    const s = fs.createWriteStream(file);
+    s.once('open', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
 
 function closeStream(s: fs.WriteStream | null): Promise<void> {
   return new Promise((resolve) => (s ? s.end(resolve) : resolve()));

@@ -195,6 +195,37 @@ describe('tally import payment-outcomes', () => {
     expect(nofile.stderr).toMatch(/cannot read .*absent\.ndjson: ENOENT/);
   });
 
+  it('rejects a year-0 instant alone instead of failing its batch', async () => {
+    const src = await newSource(t);
+    const r = await cli(['payment-outcomes', '--source', src.id, '-q', file('y0.ndjson', ndjson([event('y0', '0000-01-01T00:00:00Z'), event('y1', '0001-01-01T00:00:00+01:00'), event('ok', OLD)]))]);
+    expect(r.code).toBe(EXIT.REJECTED);
+    expect(r.stdout).toMatch(/1 accepted, 0 duplicates, 2 rejected/);
+    expect(r.stderr).toMatch(/line 1 \(id y0\): invalid occurredAt: occurredAt is before 1970/);
+  });
+
+  it('says so in one line when --rejects cannot be written, importing nothing', async () => {
+    const src = await newSource(t);
+    const r = await cli(['payment-outcomes', '--source', src.id, '--rejects', path.join(dir, 'no/such/dir/r.ndjson'), file('r.ndjson', ndjson([event('r', OLD)]))]);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toMatch(/cannot write .*r\.ndjson: ENOENT/);
+    expect(await figures(src.id)).toEqual({});
+  });
+
+  it('lists CSV rejections in file order whatever the parser reads ahead', async () => {
+    const src = await newSource(t);
+    const rows = ['id,occurredAt,direction,channel,status'];
+    for (let i = 1; i <= 200; i++) {
+      if (i === 50 || i === 150) rows.push(`q-${i},${OLD},PAY_IN,ic"bc,SUCCEEDED`);
+      else if (i === 120) rows.push(`q-${i},${OLD},PAY_IN,x,MAYBE`);
+      else rows.push(`q-${i},${OLD},PAY_IN,x,SUCCEEDED`);
+    }
+    const rejects = path.join(dir, 'csv-rejects.ndjson');
+    const r = await cli(['payment-outcomes', '--source', src.id, '--batch-size', '30', '--rejects', rejects, '-q', file('order.csv', rows.join('\n') + '\n')]);
+    expect(r.stdout).toMatch(/197 accepted, 0 duplicates, 3 rejected/);
+    const lines = fs.readFileSync(rejects, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { line: number }).line);
+    expect(lines).toEqual([50, 120, 150]);
+  });
+
   it('a corrupt gzip stops with status 1 and keeps the batches committed before it', async () => {
     const src = await newSource(t);
     const good = gzipSync(ndjson(Array.from({ length: 30 }, (_, i) => event(`z-${i}`, OLD))));
@@ -202,6 +233,6 @@ describe('tally import payment-outcomes', () => {
     const r = await cli(['payment-outcomes', '--source', src.id, '--batch-size', '10', '-q', truncated]);
     expect(r.code).toBe(EXIT.FAILED);
     expect(r.stderr).toMatch(/import stopped: .*(unexpected end|incorrect header|end of file)/i);
-    expect(r.stderr).toMatch(/running the same import again/);
+    expect(r.stderr).toMatch(/fix the file and import it again/);
   });
 });

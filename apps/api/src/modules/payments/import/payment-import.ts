@@ -210,7 +210,11 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
   });
   pipeline(Readable.from(source), parser).catch(() => {}); // failures surface through `parser`
   for await (const item of parser as AsyncIterable<RawItem>) {
-    if (skipped.length) yield skipped.splice(0);
+    // The parser reads ahead, so a bad record may be reported before good ones above it that
+    // are still buffered: release only the skipped records that precede this one.
+    let before = 0;
+    while (before < skipped.length && skipped[before]!.line < item.line) before++;
+    if (before) yield skipped.splice(0, before);
     yield [item];
   }
   if (skipped.length) yield skipped.splice(0);
