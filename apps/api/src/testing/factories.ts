@@ -77,3 +77,33 @@ export function minutesAgo(n: number, seconds = 0): string {
   const t = Math.floor(Date.now() / 60_000) * 60_000 - n * 60_000 + seconds * 1000;
   return new Date(t).toISOString();
 }
+
+/**
+ * The figures a user would compute by hand from the events of `[from, to)` passing `filter`,
+ * given which codes are USER and which SYSTEM (any other failure is unclassified). Written
+ * independently of the product's math on purpose: tests compare the API against it.
+ */
+export function recompute(
+  events: readonly EventInput[],
+  from: Date,
+  to: Date,
+  codes: { user: ReadonlySet<string>; system: ReadonlySet<string> },
+  filter: (e: EventInput) => boolean = () => true,
+) {
+  const inWindow = events.filter((e) => filter(e) && Date.parse(e.occurredAt) >= from.getTime() && Date.parse(e.occurredAt) < to.getTime());
+  const succeeded = inWindow.filter((e) => e.status === 'SUCCEEDED').length;
+  const user = inWindow.filter((e) => e.status === 'FAILED' && codes.user.has(e.failureCode!)).length;
+  const system = inWindow.filter((e) => e.status === 'FAILED' && codes.system.has(e.failureCode!)).length;
+  const unclassified = inWindow.length - succeeded - user - system;
+  const eligible = succeeded + system + unclassified;
+  return {
+    attempts: inWindow.length,
+    succeeded,
+    userFailures: user,
+    systemFailures: system,
+    unclassifiedFailures: unclassified,
+    eligible,
+    effectiveRate: eligible ? succeeded / eligible : null,
+    rawRate: inWindow.length ? succeeded / inWindow.length : null,
+  };
+}

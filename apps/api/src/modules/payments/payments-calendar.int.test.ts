@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
-import { event, failed, ndjson, newSource, post, type EventInput } from '../../testing/factories.js';
+import { event, failed, ndjson, newSource, post, recompute, type EventInput } from '../../testing/factories.js';
 import { Role } from '../auth/role.js';
 import { importPaymentOutcomes } from './import/payment-import.js';
 
@@ -69,22 +69,7 @@ function randomEvents(prefix: string, n: number, from: Date, to: Date, seed: num
 
 /** The figures a user would compute by hand from the events of `[from, to)`. */
 function expected(from: Date, to: Date, filter: (e: EventInput) => boolean) {
-  const inWindow = all.filter((e) => filter(e) && Date.parse(e.occurredAt) >= from.getTime() && Date.parse(e.occurredAt) < to.getTime());
-  const succeeded = inWindow.filter((e) => e.status === 'SUCCEEDED').length;
-  const user = inWindow.filter((e) => e.status === 'FAILED' && USER_CODES.has(e.failureCode!)).length;
-  const system = inWindow.filter((e) => e.status === 'FAILED' && SYSTEM_CODES.has(e.failureCode!)).length;
-  const unclassified = inWindow.length - succeeded - user - system;
-  const eligible = succeeded + system + unclassified;
-  return {
-    attempts: inWindow.length,
-    succeeded,
-    userFailures: user,
-    systemFailures: system,
-    unclassifiedFailures: unclassified,
-    eligible,
-    effectiveRate: eligible ? succeeded / eligible : null,
-    rawRate: inWindow.length ? succeeded / inWindow.length : null,
-  };
+  return recompute(all, from, to, { user: USER_CODES, system: SYSTEM_CODES }, filter);
 }
 
 /** `[from, to)` cut at the given boundaries (instants of local period starts): the first and last pieces clipped. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayOf, weekOfInstant } from '@tally/domain';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
-import { event, failed, ndjson, newSource, post, type EventInput } from '../../testing/factories.js';
+import { event, failed, ndjson, newSource, post, recompute, type EventInput } from '../../testing/factories.js';
 import { Role } from '../auth/role.js';
 
 const SH = { timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY' as const };
@@ -23,22 +23,7 @@ function rng(seed: number) {
 
 /** The figures a user would compute by hand from the events themselves. */
 function expected(events: readonly EventInput[], from: Date, to: Date, filter: (e: EventInput) => boolean = () => true) {
-  const inWindow = events.filter((e) => filter(e) && Date.parse(e.occurredAt) >= from.getTime() && Date.parse(e.occurredAt) < to.getTime());
-  const succeeded = inWindow.filter((e) => e.status === 'SUCCEEDED').length;
-  const user = inWindow.filter((e) => e.status === 'FAILED' && USER_CODES.has(e.failureCode!)).length;
-  const system = inWindow.filter((e) => e.status === 'FAILED' && SYSTEM_CODES.has(e.failureCode!)).length;
-  const unclassified = inWindow.length - succeeded - user - system;
-  const eligible = succeeded + system + unclassified;
-  return {
-    attempts: inWindow.length,
-    succeeded,
-    userFailures: user,
-    systemFailures: system,
-    unclassifiedFailures: unclassified,
-    eligible,
-    effectiveRate: eligible ? succeeded / eligible : null,
-    rawRate: inWindow.length ? succeeded / inWindow.length : null,
-  };
+  return recompute(events, from, to, { user: USER_CODES, system: SYSTEM_CODES }, filter);
 }
 
 beforeAll(async () => {
