@@ -1,9 +1,9 @@
 import DataLoader from 'dataloader';
 import { In } from 'typeorm';
-import { ApiTokenEntity, FailureCodeEntity, SettingsEntity, type Database } from '@tally/db';
+import { ApiTokenEntity, FailureCodeEntity, type SettingsEntity, type Database } from '@tally/db';
 import { NotFoundError } from './errors/app-errors.js';
 import type { Direction } from '@tally/db';
-import type { Granularity } from '@tally/domain';
+import type { Attribution, Granularity } from '@tally/domain';
 import type { SeriesPoint, WindowFigures } from './modules/payments/payment-metrics.service.js';
 import { readContext } from './modules/payments/read-context.js';
 import type { Services } from './services.js';
@@ -14,13 +14,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * One batch function per key, results in key order, an Error for a miss (the DataLoader
  * contract). Created per request so a cached row never outlives one answer.
  */
-export function createLoaders(db: Database, services: Pick<Services, 'sources' | 'paymentMetrics'>) {
+export function createLoaders(db: Database, services: Pick<Services, 'sources' | 'paymentMetrics' | 'settings' | 'failureCodes'>) {
   const ds = db.dataSource;
   const loaders = {
-    /** The organisation's settings row; however many fields need it, one SELECT per request. */
-    settings: new DataLoader<1, SettingsEntity>(async (keys) => {
-      const row = await ds.getRepository(SettingsEntity).findOneByOrFail({ id: 1 });
+    /** The organisation's settings row, one read per request (from the process's cache, see SettingsService). */
+    settings: new DataLoader<1, Readonly<SettingsEntity>>(async (keys) => {
+      const row = await services.settings.get();
       return keys.map(() => row);
+    }),
+    /** Failure-code attributions, one read per request (from the process's cache, see FailureCodesService). */
+    attributions: new DataLoader<1, ReadonlyMap<string, Attribution>>(async (keys) => {
+      const map = await services.failureCodes.attributions();
+      return keys.map(() => map);
     }),
     /** The whole failure-code catalog (small), for attribution at read time. */
     failureCodes: new DataLoader<1, Map<string, FailureCodeEntity>>(async (keys) => {

@@ -3,7 +3,6 @@ import { DatabaseLockedError, DatabaseUnavailableError, openDatabase, type Datab
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { AuthService } from './modules/auth/auth.service.js';
 import { loadDemoIfEmpty } from './modules/demo/demo.service.js';
 
 /** One line on stderr and a non-zero exit: what an operator needs, not a stack. */
@@ -38,9 +37,8 @@ async function main(): Promise<void> {
   const db = await openOrExplain(config);
   const applied = await db.migrate();
   if (applied.length) logger.info({ applied }, 'migrations applied');
-  const { generatedSecret } = await new AuthService(db.dataSource).ensureBootstrapAdmin(config.adminToken);
-
   const app = await createApp({ config, db, logger });
+  const { generatedSecret } = await app.services.auth.ensureBootstrapAdmin(config.adminToken);
   let demo: Awaited<ReturnType<typeof loadDemoIfEmpty>> = null;
   if (config.demo) {
     demo = await loadDemoIfEmpty(app.services, logger, (resuming) =>

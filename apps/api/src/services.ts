@@ -23,11 +23,12 @@ export interface Services {
 
 export function createServices(db: Database, pubSub: PubSub<Topics>, log: Logger): Services {
   const changes = new ChangeBus(db, log);
+  const settings = new SettingsService(db.dataSource, pubSub, changes);
   return {
-    auth: new AuthService(db.dataSource),
-    settings: new SettingsService(db.dataSource, pubSub, changes),
-    sources: new SourcesService(db.dataSource),
-    paymentIngest: new PaymentIngestService(db, changes, log),
+    auth: new AuthService(db.dataSource, changes),
+    settings,
+    sources: new SourcesService(db.dataSource, changes),
+    paymentIngest: new PaymentIngestService(db, changes, log, () => settings.get()),
     paymentMetrics: new PaymentMetricsService(db),
     failureCodes: new FailureCodesService(db.dataSource, changes),
     changes,

@@ -7,7 +7,9 @@ import type { Database, Direction, Listener } from '@tally/db';
 /** What changed, by ids and ranges only: each replica recomputes what its subscribers asked for. */
 export type ChangeNotice =
   | { topic: 'payments'; directions: Direction[]; from: string; to: string }
-  /** Something may have been missed (a reconnect): recompute everything. */
+  /** An API token or ingest key was revoked: forget cached authentications. */
+  | { topic: 'credentials' }
+  /** Settings or failure-code attributions changed, or something may have been missed (a reconnect): recompute everything. */
   | { topic: 'resync' };
 
 const CHANNEL = 'tally_changes';
@@ -53,6 +55,17 @@ export class ChangeBus {
   /** After the transaction committed. */
   afterCommit(notice: ChangeNotice): void {
     if (!this.listener) this.emitter.emit('change', notice);
+  }
+
+  /**
+   * Clears `cache` whenever a notice other than new payments arrives (from any process). The
+   * writer also clears its own process's caches right after its commit, since its own NOTIFY
+   * comes back through the listener only a moment later.
+   */
+  clearsOnChange(cache: { clear(): void }): void {
+    this.on((n) => {
+      if (n.topic !== 'payments') cache.clear();
+    });
   }
 
   on(handler: (notice: ChangeNotice) => void): () => void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { paymentTotals, rateDeltaPoints, ratio, type Attribution } from './rates.js';
+import { paymentTotals, rateDeltaPoints, ratio, totalsOfClasses, type Attribution } from './rates.js';
 
 const attribution: Record<string, Attribution> = { INSUFFICIENT_BALANCE: 'USER', BANK_TIMEOUT: 'SYSTEM' };
 const of = (code: string): Attribution => attribution[code] ?? 'UNCLASSIFIED';
@@ -45,6 +45,17 @@ describe('effective success rate', () => {
     ];
     expect(paymentTotals(counts, () => 'UNCLASSIFIED').effectiveRate).toBeCloseTo(0.98);
     expect(paymentTotals(counts, () => 'USER').effectiveRate).toBe(1);
+  });
+
+  it('gives the same figures from counts already summed by class (as the database sums them)', () => {
+    const counts = [
+      { failureCode: null, events: 9_990 },
+      { failureCode: 'INSUFFICIENT_BALANCE', events: 500 },
+      { failureCode: 'BANK_TIMEOUT', events: 6 },
+      { failureCode: 'NEW_CODE', events: 4 },
+    ];
+    expect(totalsOfClasses({ succeeded: 9_990, userFailures: 500, systemFailures: 6, unclassifiedFailures: 4 })).toEqual(paymentTotals(counts, of));
+    expect(totalsOfClasses({ succeeded: 0, userFailures: 3, systemFailures: 0, unclassifiedFailures: 0 })).toMatchObject({ attempts: 3, eligible: 0, effectiveRate: null, rawRate: 0 });
   });
 
   it('gives deltas in percentage points', () => {

@@ -27,41 +27,52 @@ export function ratio(numerator: number, denominator: number): number | null {
   return denominator > 0 ? numerator / denominator : null;
 }
 
+/** Summed events of a window by outcome class (what attribution makes of failure codes). */
+export interface OutcomeClassCounts {
+  succeeded: number;
+  userFailures: number;
+  systemFailures: number;
+  unclassifiedFailures: number;
+}
+
 /**
  * Totals a window from its counters. Attribution is looked up now, at read time, so that
  * reclassifying a code corrects past figures too. Unclassified failures count against the
  * system (conservative) until someone classifies them.
  */
 export function paymentTotals(counts: Iterable<OutcomeCount>, attributionOf: (code: string) => Attribution): PaymentTotals {
-  let succeeded = 0;
-  let user = 0;
-  let system = 0;
-  let unclassified = 0;
-  for (const c of counts) {
-    if (!c.failureCode) {
-      succeeded += c.events;
+  const c: OutcomeClassCounts = { succeeded: 0, userFailures: 0, systemFailures: 0, unclassifiedFailures: 0 };
+  for (const { failureCode, events } of counts) {
+    if (!failureCode) {
+      c.succeeded += events;
       continue;
     }
-    switch (attributionOf(c.failureCode)) {
+    switch (attributionOf(failureCode)) {
       case 'USER':
-        user += c.events;
+        c.userFailures += events;
         break;
       case 'SYSTEM':
-        system += c.events;
+        c.systemFailures += events;
         break;
       case 'UNCLASSIFIED':
-        unclassified += c.events;
+        c.unclassifiedFailures += events;
         break;
     }
   }
-  const attempts = succeeded + user + system + unclassified;
-  const eligible = succeeded + system + unclassified;
+  return totalsOfClasses(c);
+}
+
+/** The figures of a window whose counts were already summed by outcome class. */
+export function totalsOfClasses(c: OutcomeClassCounts): PaymentTotals {
+  const { succeeded, userFailures, systemFailures, unclassifiedFailures } = c;
+  const attempts = succeeded + userFailures + systemFailures + unclassifiedFailures;
+  const eligible = succeeded + systemFailures + unclassifiedFailures;
   return {
     attempts,
     succeeded,
-    userFailures: user,
-    systemFailures: system,
-    unclassifiedFailures: unclassified,
+    userFailures,
+    systemFailures,
+    unclassifiedFailures,
     eligible,
     effectiveRate: ratio(succeeded, eligible),
     rawRate: ratio(succeeded, attempts),

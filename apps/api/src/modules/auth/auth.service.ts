@@ -2,6 +2,8 @@ import type { DataSource, Repository } from 'typeorm';
 import { IsNull } from 'typeorm';
 import { ApiTokenEntity } from '@tally/db';
 import { BadInputError, NotFoundError, UnauthenticatedError } from '../../errors/app-errors.js';
+import type { ChangeBus } from '../../changes/change-bus.js';
+import { ProcessCache } from '../../changes/process-cache.js';
 import { Role } from './role.js';
 import { generateSecret, hashSecret, parseBearer, secretPrefix } from './token-secret.js';
 
@@ -18,11 +20,27 @@ export type Authentication = { principal: Principal } | { principal: null; failu
 // precise enough to see which tokens are alive.
 const LAST_USED_RESOLUTION_MS = 60_000;
 
+/** A token as authentication needs it; `lastUsedAt` is when this process last wrote it. */
+interface KnownToken {
+  principal: Readonly<Principal>;
+  revoked: boolean;
+  lastUsedAt: number;
+}
+
 export class AuthService {
   private readonly tokens: Repository<ApiTokenEntity>;
+  /**
+   * Live tokens by secret hash (unknown and revoked ones are looked up every time, so
+   * guessing cannot fill memory). A revocation clears it in every process (see ProcessCache).
+   */
+  private readonly known = new ProcessCache<string, KnownToken | null>({ maxAgeMs: 30_000, maxEntries: 10_000 });
 
-  constructor(dataSource: DataSource) {
+  constructor(
+    dataSource: DataSource,
+    private readonly changes: ChangeBus,
+  ) {
     this.tokens = dataSource.getRepository(ApiTokenEntity);
+    changes.clearsOnChange(this.known);
   }
 
   /** Resolves an Authorization header. Unknown or revoked tokens are a failure, not an exception. */
@@ -30,13 +48,24 @@ export class AuthService {
     const parsed = parseBearer(header);
     if (parsed.ok === null) return { principal: null };
     if (!parsed.ok) return { principal: null, failure: parsed.reason };
-    const token = await this.tokens.findOne({ where: { secretHash: hashSecret(parsed.secret) } });
+    const secretHash = hashSecret(parsed.secret);
+    const token = await this.known.get(
+      secretHash,
+      async (): Promise<KnownToken | null> => {
+        const row = await this.tokens.findOne({ where: { secretHash } });
+        if (!row) return null;
+        return { principal: { tokenId: row.id, name: row.name, role: row.role as Role }, revoked: !!row.revokedAt, lastUsedAt: row.lastUsedAt?.getTime() ?? 0 };
+      },
+      (t) => t !== null && !t.revoked,
+    );
     if (!token) return { principal: null, failure: 'invalid token' };
-    if (token.revokedAt) return { principal: null, failure: 'token revoked' };
-    if (!token.lastUsedAt || Date.now() - token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      await this.tokens.update({ id: token.id }, { lastUsedAt: new Date() });
+    if (token.revoked) return { principal: null, failure: 'token revoked' };
+    const now = Date.now();
+    if (now - token.lastUsedAt > LAST_USED_RESOLUTION_MS) {
+      token.lastUsedAt = now;
+      await this.tokens.update({ id: token.principal.tokenId }, { lastUsedAt: new Date(now) });
     }
-    return { principal: { tokenId: token.id, name: token.name, role: token.role as Role } };
+    return { principal: { ...token.principal } };
   }
 
   /** Like `authenticate` but throws UNAUTHENTICATED, for transports that need a principal. */
@@ -66,7 +95,13 @@ export class AuthService {
     if (!token) throw new NotFoundError('API token', id);
     if (!token.revokedAt) {
       token.revokedAt = new Date();
-      await this.tokens.save(token);
+      await this.tokens.manager.transaction(async (m) => {
+        await m.getRepository(ApiTokenEntity).save(token);
+        await this.changes.notifyInTransaction(m, { topic: 'credentials' });
+      });
+      // This process at once; the others when the notice arrives.
+      this.known.clear();
+      this.changes.afterCommit({ topic: 'credentials' });
     }
     return token;
   }

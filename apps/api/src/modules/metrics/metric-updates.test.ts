@@ -16,7 +16,7 @@ function subscribe(now: string, period: MetricPeriod) {
   const c = {
     loaders: {
       settings: { load: async () => ({ timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY', lowVolumeThreshold: 0 }) },
-      failureCodes: { load: async () => new Map() },
+      attributions: { load: async () => new Map() },
     },
     services: {
       changes: { on: (h: (n: ChangeNotice) => void) => (handlers.add(h), () => handlers.delete(h)) },

@@ -103,6 +103,7 @@ export function metricUpdates(
 
   const touches = (n: ChangeNotice) => {
     if (n.topic === 'resync') return true;
+    if (n.topic !== 'payments') return false;
     // Past the end of the period computed last: any change may belong to the next one.
     if (!period || Date.now() >= period.endsAt.getTime()) return true;
     if (!defs.some((d) => n.directions.includes(d.direction))) return false;

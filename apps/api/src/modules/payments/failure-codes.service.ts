@@ -1,7 +1,9 @@
 import type { DataSource } from 'typeorm';
 import { FailureCodeEntity, type AttributionName } from '@tally/db';
 import { BadInputError } from '../../errors/app-errors.js';
+import type { Attribution } from '@tally/domain';
 import type { ChangeBus } from '../../changes/change-bus.js';
+import { ProcessCache } from '../../changes/process-cache.js';
 
 export interface Classification {
   code: string;
@@ -10,10 +12,27 @@ export interface Classification {
 }
 
 export class FailureCodesService {
+  /**
+   * Code → attribution, for every figure read. Only a classification changes it (a code first
+   * seen at ingest is UNCLASSIFIED, as is a code missing here), and a classification clears it
+   * in every process (see ProcessCache).
+   */
+  private readonly attributionCache = new ProcessCache<1, ReadonlyMap<string, Attribution>>({ maxAgeMs: 30_000, maxEntries: 1 });
+
   constructor(
     private readonly ds: DataSource,
     private readonly changes: ChangeBus,
-  ) {}
+  ) {
+    changes.clearsOnChange(this.attributionCache);
+  }
+
+  /** The attribution of every classified code (a code not in the map is UNCLASSIFIED). */
+  attributions(): Promise<ReadonlyMap<string, Attribution>> {
+    return this.attributionCache.get(1, async () => {
+      const rows: { code: string; attribution: Attribution }[] = await this.ds.query(`SELECT code, attribution FROM failure_codes WHERE attribution <> 'UNCLASSIFIED'`);
+      return new Map(rows.map((r) => [r.code, r.attribution]));
+    });
+  }
 
   list(): Promise<FailureCodeEntity[]> {
     return this.ds.getRepository(FailureCodeEntity).find({ order: { code: 'ASC' } });
@@ -40,6 +59,7 @@ export class FailureCodesService {
       await this.changes.notifyInTransaction(m, { topic: 'resync' });
       return m.getRepository(FailureCodeEntity).find({ where: input.map((c) => ({ code: c.code })), order: { code: 'ASC' } });
     });
+    this.attributionCache.clear();
     this.changes.afterCommit({ topic: 'resync' });
     return codes;
   }

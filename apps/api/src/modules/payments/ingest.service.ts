@@ -42,6 +42,9 @@ export class PaymentIngestService {
     private readonly db: Database,
     private readonly changes: ChangeBus,
     private readonly log: Logger,
+    /** The late-event horizon's source (SettingsService.get: cached in the process). */
+    private readonly settings: () => Promise<Pick<SettingsEntity, 'lateHorizonDays'>> = () =>
+      db.dataSource.getRepository(SettingsEntity).findOneByOrFail({ id: 1 }),
   ) {}
 
   /** Events of the source stored so far. */
@@ -51,8 +54,7 @@ export class PaymentIngestService {
 
   async ingest(sourceId: string, items: readonly RawItem[], opts: IngestOptions = {}): Promise<IngestResult> {
     const now = (opts.now ?? new Date()).getTime();
-    const settings = await this.db.dataSource.getRepository(SettingsEntity).findOneByOrFail({ id: 1 });
-    const horizonMs = opts.allowLate ? null : settings.lateHorizonDays * 86_400_000;
+    const horizonMs = opts.allowLate ? null : (await this.settings()).lateHorizonDays * 86_400_000;
     const rules = { now, horizonMs };
 
     const rejected: IngestRejection[] = [];

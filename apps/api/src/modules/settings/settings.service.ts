@@ -4,18 +4,25 @@ import { rebuildDailyPaymentCounts, SettingsEntity } from '@tally/db';
 import { LOCALES, assertCalendarSettings, type Locale } from '@tally/domain';
 import { BadInputError } from '../../errors/app-errors.js';
 import type { ChangeBus } from '../../changes/change-bus.js';
+import { ProcessCache } from '../../changes/process-cache.js';
 import type { Topics } from '../../pubsub.js';
 import type { UpdateSettingsInput } from './settings.types.js';
 
 export class SettingsService {
+  /** The one settings row, read by nearly every request; an update clears it in every process (see ProcessCache). */
+  private readonly cache = new ProcessCache<1, Readonly<SettingsEntity>>({ maxAgeMs: 30_000, maxEntries: 1 });
+
   constructor(
     private readonly ds: DataSource,
     private readonly pubSub: PubSub<Topics>,
     private readonly changes: ChangeBus,
-  ) {}
+  ) {
+    changes.clearsOnChange(this.cache);
+  }
 
-  get(): Promise<SettingsEntity> {
-    return this.ds.getRepository(SettingsEntity).findOneByOrFail({ id: 1 });
+  /** The current settings (shared: never mutate the row returned). */
+  get(): Promise<Readonly<SettingsEntity>> {
+    return this.cache.get(1, () => this.ds.getRepository(SettingsEntity).findOneByOrFail({ id: 1 }));
   }
 
   /**
@@ -52,6 +59,7 @@ export class SettingsService {
       await this.changes.notifyInTransaction(m, { topic: 'resync' });
       return row;
     });
+    this.cache.clear();
     this.changes.afterCommit({ topic: 'resync' });
     await this.pubSub.publish('SETTINGS_UPDATED', { at: saved.updatedAt });
     return saved;

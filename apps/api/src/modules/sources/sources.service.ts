@@ -3,6 +3,8 @@ import type { DataSource, Repository } from 'typeorm';
 import { SourceEntity, SourceKeyEntity, type SourceKind } from '@tally/db';
 import { BadInputError, ConflictError, NotFoundError } from '../../errors/app-errors.js';
 import { hashSecret, parseBearer } from '../auth/token-secret.js';
+import type { ChangeBus } from '../../changes/change-bus.js';
+import { ProcessCache } from '../../changes/process-cache.js';
 
 // Distinct from API tokens (tly_) so a key pasted in the wrong place is recognisable.
 const KEY_PREFIX = 'tik_';
@@ -17,8 +19,26 @@ export interface SourceActivityRow {
   rejected: number;
 }
 
+/** An ingest key as authentication needs it. */
+interface KnownKey {
+  source: SourceEntity;
+  revoked: boolean;
+}
+
 export class SourcesService {
-  constructor(private readonly ds: DataSource) {}
+  /**
+   * Live ingest keys by hash, with their source: every batch of a busy source would otherwise
+   * start with two lookups. Unknown and revoked keys are looked up every time; a rotation
+   * clears it in every process (see ProcessCache).
+   */
+  private readonly keys = new ProcessCache<string, KnownKey | null>({ maxAgeMs: 30_000, maxEntries: 10_000 });
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly changes: ChangeBus,
+  ) {
+    changes.clearsOnChange(this.keys);
+  }
 
   /** Creates a source and its first ingest key (returned once, stored hashed). */
   async create(input: { name: string; kind: SourceKind }): Promise<{ source: SourceEntity; ingestKey: string }> {
@@ -35,13 +55,18 @@ export class SourcesService {
 
   /** Issues a new key and revokes the previous ones at once. */
   async rotateKey(id: string): Promise<{ source: SourceEntity; ingestKey: string }> {
-    return this.ds.transaction(async (m) => {
+    const rotated = await this.ds.transaction(async (m) => {
       const source = await m.getRepository(SourceEntity).findOneBy({ id });
       if (!source) throw new NotFoundError('source', id);
       await m.query(`UPDATE source_keys SET revoked_at = now() WHERE source_id = $1 AND revoked_at IS NULL`, [id]);
       const ingestKey = await this.issueKey(m.getRepository(SourceKeyEntity), id);
+      await this.changes.notifyInTransaction(m, { topic: 'credentials' });
       return { source, ingestKey };
     });
+    // This process at once; the others when the notice arrives.
+    this.keys.clear();
+    this.changes.afterCommit({ topic: 'credentials' });
+    return rotated;
   }
 
   private async issueKey(repo: Repository<SourceKeyEntity>, sourceId: string): Promise<string> {
@@ -67,16 +92,21 @@ export class SourcesService {
   async authenticateIngest(header: unknown, kind: SourceKind, namedSource?: string): Promise<{ source: SourceEntity } | IngestAuthFailure> {
     const bearer = parseBearer(header);
     if (!bearer.ok) return { status: 401, message: bearer.ok === null ? 'send "Authorization: Bearer <ingest key>"' : bearer.reason };
-    const rows: (SourceEntity & { revoked_at: Date | null })[] = await this.ds.query(
-      `SELECT s.id, s.name, s.kind, k.revoked_at FROM source_keys k JOIN sources s ON s.id = k.source_id WHERE k.key_hash = $1`,
-      [hashSecret(bearer.secret)],
+    const keyHash = hashSecret(bearer.secret);
+    const key = await this.keys.get(
+      keyHash,
+      async (): Promise<KnownKey | null> => {
+        const rows: { source_id: string; revoked_at: Date | null }[] = await this.ds.query(`SELECT source_id, revoked_at FROM source_keys WHERE key_hash = $1`, [keyHash]);
+        const row = rows[0];
+        return row ? { source: await this.get(row.source_id), revoked: row.revoked_at !== null } : null;
+      },
+      (k) => k !== null && !k.revoked,
     );
-    const row = rows[0];
-    if (!row) return { status: 401, message: 'unknown ingest key' };
-    if (row.revoked_at) return { status: 403, message: 'this ingest key was revoked (rotated); use the current key' };
-    if (row.kind !== kind) return { status: 403, message: `this key belongs to a ${row.kind} source and cannot ingest here` };
-    if (namedSource && namedSource !== row.id) return { status: 403, message: 'this key belongs to another source' };
-    const source = await this.get(row.id);
+    if (!key) return { status: 401, message: 'unknown ingest key' };
+    if (key.revoked) return { status: 403, message: 'this ingest key was revoked (rotated); use the current key' };
+    const { source } = key;
+    if (source.kind !== kind) return { status: 403, message: `this key belongs to a ${source.kind} source and cannot ingest here` };
+    if (namedSource && namedSource !== source.id) return { status: 403, message: 'this key belongs to another source' };
     return { source };
   }
 
