@@ -120,7 +120,9 @@ export function machineCpu() {
  * resolves once it printed its URL. `env` overrides; DATABASE_URL unset means embedded PGlite.
  * BENCH_API_NODE_ARGS (space-separated) goes to its node, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
  */
-export async function startApi(env, nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean)) {
+export async function startApi(env, extraNodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean)) {
+  // As `npm start` and infra/docker/Dockerfile run it.
+  const nodeArgs = ['--max-semi-space-size=64', ...extraNodeArgs];
   const entry = path.join(root, 'apps/api/dist/main.js');
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npx turbo run build --filter=@tally/api...\` first`);
   const adminToken = `bench-admin-${randomBytes(18).toString('hex')}`;

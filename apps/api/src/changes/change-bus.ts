@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
-import type { Database, Direction, Listener } from '@tally/db';
+import type { Database, Direction, Listener, Notification } from '@tally/db';
 
 /** What changed, by ids and ranges only: each replica recomputes what its subscribers asked for. */
 export type ChangeNotice =
@@ -49,7 +49,13 @@ export class ChangeBus {
 
   /** Inside the writing transaction. */
   async notifyInTransaction(m: EntityManager, notice: ChangeNotice): Promise<void> {
-    if (this.listener) await m.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ origin: this.origin, notice })]);
+    const n = this.notification(notice);
+    if (n) await m.query('SELECT pg_notify($1, $2)', [n.channel, n.payload]);
+  }
+
+  /** The NOTIFY a writer sends inside its own statement (null without a listener: see afterCommit). */
+  notification(notice: ChangeNotice): Notification | null {
+    return this.listener ? { channel: CHANNEL, payload: JSON.stringify({ origin: this.origin, notice }) } : null;
   }
 
   /** After the transaction committed. */

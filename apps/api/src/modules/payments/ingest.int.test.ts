@@ -102,6 +102,31 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     expect(await counted(s.id)).toBe(3);
   });
 
+  it('stores text exactly as sent on the bulk path: backslashes, quotes, commas, \\N and non-Latin text', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(12);
+    // Characters COPY's text format and array literals give a meaning to, in every text field.
+    const odd = ['a\\b', '\\N', 'q"uote', "it's", 'com,ma', '{brace}', '支付宝', 'end\\'];
+    const events = odd.flatMap((v, i) => [
+      event(`${v}-${i}`, at, { channel: v }),
+      failed(`f${i}-${v}`, at, `CODE_${v}`, { channel: `ch ${v}` }),
+    ]);
+    expect((await post(t, s.key, ndjson(events))).body).toMatchObject({ accepted: events.length, duplicates: 0, rejected: [] });
+    // The same content again is a duplicate of every event (any change in storage would be a conflict).
+    expect((await post(t, s.key, ndjson(events))).body).toMatchObject({ accepted: 0, duplicates: events.length, rejected: [] });
+    const rows = (await t.db.dataSource.query('SELECT event_id, channel, failure_code FROM payment_events WHERE source_id = $1', [s.id])) as {
+      event_id: string;
+      channel: string;
+      failure_code: string | null;
+    }[];
+    const byId = new Map(rows.map((r) => [r.event_id, r]));
+    for (const e of events) {
+      expect(byId.get(e.id)).toEqual({ event_id: e.id, channel: e.channel, failure_code: e.failureCode ?? null });
+    }
+    const codes = await t.gql<{ failureCodes: { code: string }[] }>('{ failureCodes { code } }');
+    expect(codes.data!.failureCodes.map((c) => c.code)).toEqual(expect.arrayContaining(odd.map((v) => `CODE_${v}`)));
+  });
+
   it('counts concurrent retries of the same batch exactly once', async () => {
     const s = await newSource(t);
     const events = Array.from({ length: 300 }, (_, i) => event(`c${i}`, minutesAgo(5 + (i % 7)), i % 10 ? {} : { status: 'FAILED', failureCode: 'BANK_TIMEOUT' }));

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { countPaymentEvents, findPaymentEvents, insertNewPaymentEvents, insertPaymentEvents, recordIngestOutcome, SettingsEntity, type Database, type Direction, type PaymentEventRow } from '@tally/db';
+import { countPaymentEvents, findPaymentEvents, insertNewPaymentEvents, insertNewPaymentEventsInTransaction, insertPaymentEvents, recordIngestOutcome, SettingsEntity, takesBulkCopy, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ServiceUnavailableError } from '../../errors/app-errors.js';
 import { differingField, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
@@ -92,17 +92,26 @@ export class PaymentIngestService {
     const candidates = [...firstById.values()].sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     const events = candidates.map((c) => c.event);
     const conflicts: IngestRejection[] = [];
+    // Usual case: every id new. On PostgreSQL the events, their counters, this request's outcome
+    // and the change notice commit together in a transaction of their own (insertNewPaymentEvents).
+    const all = changeNotice(events);
+    const fast = await retrying(this.log, () =>
+      insertNewPaymentEvents(this.db, sourceId, events, { duplicates, rejected: rejected.length }, all && this.changes.notification(all)),
+    );
+    if (fast) {
+      if (all) this.changes.afterCommit(all);
+      return { accepted: events.length, duplicates, rejected: rejected.sort((a, b) => a.line - b.line) };
+    }
+
     const { accepted, storedDuplicates, notice } = await retrying(this.log, () =>
       this.db.dataSource.transaction(async (m) => {
         conflicts.length = 0;
-        // Usual case of a large batch: every id new. One statement stores the events, their
-        // counters and this request's outcome; the change notice is queued just before it.
-        const all = changeNotice(events);
-        const notify = all ? () => this.changes.notifyInTransaction(m, all) : undefined;
-        if (await insertNewPaymentEvents(m, sourceId, events, { duplicates, rejected: rejected.length }, notify)) {
+        // The embedded database's fast path, under a savepoint of this transaction.
+        const embedded = !takesBulkCopy(this.db);
+        const notify = all && embedded ? () => this.changes.notifyInTransaction(m, all) : undefined;
+        if (embedded && (await insertNewPaymentEventsInTransaction(m, sourceId, events, { duplicates, rejected: rejected.length }, notify))) {
           return { accepted: events, storedDuplicates: 0, notice: all };
         }
-
         const inserted = await insertPaymentEvents(m, sourceId, events);
         const rest = inserted.size === candidates.length ? [] : candidates.filter((c) => !inserted.has(c.event.id));
         const stored = await findPaymentEvents(m, sourceId, rest.map((c) => c.event.id));
