@@ -41,15 +41,22 @@ function isoDate(daysSinceEpoch: number): string {
   return `${String(y <= 0 ? 1 - y : y).padStart(4, '0')}-${m < 10 ? '0' : ''}${m}-${day < 10 ? '0' : ''}${day}`;
 }
 
-function toRows(raw: RawCountRow[], key: (k: number) => string): CountRow[] {
+/** Formats a row's time key (a number, or null for a total), each distinct one once. */
+function keyFormatter(key: (k: number) => string): (raw: string | number | null) => string {
   const keys = new Map<number, string>();
+  return (raw) => {
+    if (raw === null) return '';
+    const n = Number(raw);
+    let k = keys.get(n);
+    if (k === undefined) keys.set(n, (k = key(n)));
+    return k;
+  };
+}
+
+function toRows(raw: RawCountRow[], key: (k: number) => string): CountRow[] {
+  const format = keyFormatter(key);
   return raw.map((r) => {
-    let k = '';
-    if (r.key !== null) {
-      const n = Number(r.key);
-      k = keys.get(n) ?? '';
-      if (!k) keys.set(n, (k = key(n)));
-    }
+    const k = format(r.key);
     return { key: k, channel: r.channel, failureCode: r.failure_code, events: Number(r.events), lastOccurredAt: new Date(Number(r.last_occurred_at)) };
   });
 }
@@ -103,14 +110,9 @@ const CLASS_SUMS = `sum(c.events) FILTER (WHERE c.failure_code = '')::text AS su
 const JOIN_CODES = `LEFT JOIN failure_codes f ON f.code = c.failure_code AND c.failure_code <> ''`;
 
 function toClassRows(raw: RawClassTotalsRow[], key: (k: number) => string): ClassTotalsRow[] {
-  const keys = new Map<number, string>();
+  const format = keyFormatter(key);
   return raw.map((r) => {
-    let k = '';
-    if (r.key !== null) {
-      const n = Number(r.key);
-      k = keys.get(n) ?? '';
-      if (!k) keys.set(n, (k = key(n)));
-    }
+    const k = format(r.key);
     const succeeded = r.succeeded === null ? 0 : Number(r.succeeded);
     const userFailures = r.user_failures === null ? 0 : Number(r.user_failures);
     const systemFailures = r.system_failures === null ? 0 : Number(r.system_failures);
