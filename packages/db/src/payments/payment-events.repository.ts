@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../database.js';
+import { binaryCopyOfEvents } from './copy-binary.js';
 
 export type Direction = 'PAY_IN' | 'PAY_OUT';
 
@@ -266,26 +267,10 @@ export async function insertNewPaymentEventsInTransaction(
 }
 
 
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** A value in COPY's text format: backslash, tab, newline and carriage return escaped; `\N` for null. */
-function copyText(v: string | null): string {
-  if (v === null) return '\\N';
-  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : v;
-}
-
 async function copyEvents(client: PoolClient, sourceId: string, events: readonly PaymentEventRow[]): Promise<void> {
-  const lines = new Array<string>(events.length);
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i]!;
-    lines[i] =
-      `${sourceId}\t${copyText(e.id)}\t${e.occurredAt.toISOString()}\t${e.direction}\t${copyText(e.channel)}\t` +
-      `${copyText(e.failureCode)}\t${e.amountMinor ?? '\\N'}\t${copyText(e.currency)}\n`;
-  }
-  const body = Buffer.from(lines.join(''));
+  const body = binaryCopyOfEvents(sourceId, events);
   await new Promise<void>((resolve, reject) => {
-    const stream = client.query(copyFrom('COPY payment_events (source_id, event_id, occurred_at, direction, channel, failure_code, amount_minor, currency) FROM STDIN'));
+    const stream = client.query(copyFrom('COPY payment_events (source_id, event_id, occurred_at, direction, channel, failure_code, amount_minor, currency) FROM STDIN (FORMAT binary)'));
     stream.on('error', reject);
     stream.on('finish', resolve);
     stream.end(body);

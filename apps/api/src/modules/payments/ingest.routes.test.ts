@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { decodeNdjsonBody } from './ingest.routes.js';
+
+const line = (i: number, pad = '') => JSON.stringify({ id: `e-${i}`, note: pad });
+
+describe('decodeNdjsonBody', () => {
+  it('numbers lines 1-based across the 64 KiB pieces it decodes, with multi-byte text at every boundary', async () => {
+    // ~300 KB of lines whose text is Chinese (3 bytes a character): piece ends fall near them.
+    const lines = Array.from({ length: 2_000 }, (_, i) => line(i, '支付渠道'.repeat(i % 13)));
+    const items = await decodeNdjsonBody(Buffer.from(lines.join('\n') + '\n'));
+    expect(items).toHaveLength(2_000);
+    items.forEach((item, i) => expect(item).toEqual({ line: i + 1, value: JSON.parse(lines[i]!) }));
+  });
+
+  it('keeps line numbers through blank lines, CRLF, a byte-order mark and a malformed line', async () => {
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${line(1)}\r\n\n  \n{"id": oops\n${line(5)}`)]);
+    const items = await decodeNdjsonBody(body);
+    expect(items.map((i) => i.line)).toEqual([1, 4, 5]);
+    expect(items[0]).toEqual({ line: 1, value: { id: 'e-1', note: '' } });
+    expect(items[1]).toMatchObject({ line: 4, malformed: expect.stringContaining('line 4 is not valid JSON') });
+    expect(items[2]).toEqual({ line: 5, value: { id: 'e-5', note: '' } });
+  });
+
+  it('decodes a line longer than a piece whole', async () => {
+    const long = line(2, 'x'.repeat(200_000));
+    const items = await decodeNdjsonBody(Buffer.from(`${line(1)}\n${long}\n${line(3)}\n`));
+    expect(items.map((i) => ('value' in i ? (i.value as { id: string }).id : i.malformed))).toEqual(['e-1', 'e-2', 'e-3']);
+    expect((items[1] as { value: { note: string } }).value.note).toHaveLength(200_000);
+  });
+
+  it('finds nothing in a body of blank lines', async () => {
+    expect(await decodeNdjsonBody(Buffer.from('\n \r\n\n'))).toEqual([]);
+  });
+});
