@@ -35,6 +35,16 @@ export async function decodeNdjsonBody(body: Buffer): Promise<RawItem[]> {
   return items;
 }
 
+/** Whether a body holds nothing but whitespace (and a byte-order mark). */
+export function isBlank(body: Buffer): boolean {
+  const from = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  for (let i = from; i < body.length; i++) {
+    const b = body[i];
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return false;
+  }
+  return true;
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Decodes up to `max` lines from `at`; true when the text is exhausted. */
@@ -130,10 +140,11 @@ export function ingestRoutes(deps: {
         return null;
       });
       if (!buffer) return;
-      let items: RawItem[];
+      let items: RawItem[] | (() => Promise<RawItem[]>);
       if (ndjson) {
-        items = await decodeNdjsonBody(buffer);
-        if (items.length === 0) return send(res, 400, 'empty body: send at least one event');
+        if (isBlank(buffer)) return send(res, 400, 'empty body: send at least one event');
+        // Decoded in the ingest's validation stage (one request at a time, see PaymentIngestService.ingest).
+        items = () => decodeNdjsonBody(buffer);
       } else {
         // A byte-order mark some exporters write is not part of the first event.
         const text = buffer.toString('utf8').replace(/^\uFEFF/, '');

@@ -48,6 +48,13 @@ function digits(s: string, i: number, n: number): number {
   return v;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days of month `mo` (1–12) of year `y` in the proleptic Gregorian calendar, as Date uses. */
+function daysInMonth(y: number, mo: number): number {
+  return mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS_IN_MONTH[mo - 1]!;
+}
+
 /**
  * Fast path of `parseOccurredAt` for the form nearly every producer writes,
  * `YYYY-MM-DDTHH:MM:SS[.sss](Z|±HH:MM)` (upper-case T and Z, year 0100 or later): the
@@ -85,7 +92,7 @@ function canonicalInstant(v: string): number | null {
     if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
     offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
   }
-  if (d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return null;
+  if (d > 28 && d > daysInMonth(y, mo)) return null;
   return Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMinutes * 60_000;
 }
 
@@ -161,6 +168,42 @@ function plainValidEvent(v: Record<string, unknown>): ParsedEvent | null {
   return e;
 }
 
+/**
+ * The stored row of an event that passes every rule, checked without intermediate objects (the
+ * ingest's usual case, thousands of events a request); null for anything else, which
+ * `validatePaymentOutcome` then answers with its exact rejection. Accepts exactly what
+ * `validatePaymentOutcome` accepts and returns the same row (tested against it).
+ */
+export function validRowOrNull(value: unknown, opts: { now: number; horizonMs: number | null }): PaymentEventRow | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { id, occurredAt, direction, channel, status, failureCode, amountMinor, currency } = value as Record<string, unknown>;
+  if (!isText(id, 128) || typeof occurredAt !== 'string' || !isText(channel, 64)) return null;
+  if (direction !== 'PAY_IN' && direction !== 'PAY_OUT') return null;
+  let code: string | null = null;
+  if (status === 'SUCCEEDED') {
+    if (failureCode !== undefined && failureCode !== null) return null;
+  } else if (status === 'FAILED' && isText(failureCode, 64)) {
+    code = failureCode;
+  } else {
+    return null;
+  }
+  if (amountMinor !== undefined && amountMinor !== null && !(Number.isSafeInteger(amountMinor) && (amountMinor as number) >= 0)) return null;
+  if (currency !== undefined && currency !== null && !(typeof currency === 'string' && CURRENCIES.has(currency))) return null;
+  const t = canonicalInstant(occurredAt);
+  if (t === null || t > opts.now + FUTURE_MS || t < 0 || (opts.horizonMs !== null && t < opts.now - opts.horizonMs)) return null;
+  return {
+    id,
+    occurredAt: new Date(t),
+    direction,
+    channel,
+    failureCode: code,
+    amountMinor: (amountMinor as number | null | undefined) ?? null,
+    currency: (currency as string | null | undefined) ?? null,
+  };
+}
+
+const FUTURE_MS = 5 * 60_000;
+
 export type ValidationOutcome = { ok: true; event: PaymentEventRow } | { ok: false; rejection: IngestRejection };
 
 function rejection(value: unknown, line: number, field: string | undefined, code: RejectionCode, reason: string): ValidationOutcome {
@@ -189,7 +232,7 @@ export function validatePaymentOutcome(
   const occurredAt = parseOccurredAt(e.occurredAt);
   if (typeof occurredAt === 'string') return reject('occurredAt', 'invalid', `occurredAt ${occurredAt}`);
   const t = occurredAt.getTime();
-  if (t > opts.now + 5 * 60_000) return reject('occurredAt', 'future', 'occurredAt is more than 5 minutes in the future');
+  if (t > opts.now + FUTURE_MS) return reject('occurredAt', 'future', 'occurredAt is more than 5 minutes in the future');
   // The file import has no horizon: without a floor, a year-0 instant would reach PostgreSQL
   // (which cannot store it as written) and fail its whole batch.
   if (t < 0) return reject('occurredAt', 'invalid', 'occurredAt is before 1970-01-01T00:00:00Z: not the time of a payment');
