@@ -8,6 +8,9 @@ import { IngestContendedError, type PaymentIngestService, type RawItem } from '.
 const CHUNK_BYTES = 64 * 1024;
 const NEWLINE = 0x0a;
 
+/** 3 when the body starts with the UTF-8 byte-order mark some exporters write (not part of the first event), else 0. */
+const bomLength = (body: Buffer) => (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0);
+
 /**
  * Splits an NDJSON body into items; a line that is not JSON is rejected alone, blank lines are
  * skipped, a leading byte-order mark is dropped. Decoded to text about 64 KiB at a time, each
@@ -19,7 +22,7 @@ const NEWLINE = 0x0a;
 export async function decodeNdjsonBody(body: Buffer): Promise<RawItem[]> {
   const items: RawItem[] = [];
   const at = { start: 0, line: 0 };
-  let start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  let start = bomLength(body);
   while (start < body.length) {
     let end = start + CHUNK_BYTES >= body.length ? body.length : body.lastIndexOf(NEWLINE, start + CHUNK_BYTES);
     if (end < start) {
@@ -37,8 +40,7 @@ export async function decodeNdjsonBody(body: Buffer): Promise<RawItem[]> {
 
 /** Whether a body holds nothing but whitespace (and a byte-order mark). */
 export function isBlank(body: Buffer): boolean {
-  const from = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
-  for (let i = from; i < body.length; i++) {
+  for (let i = bomLength(body); i < body.length; i++) {
     const b = body[i];
     if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return false;
   }
