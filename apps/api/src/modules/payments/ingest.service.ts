@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { countPaymentEvents, findPaymentEvents, insertNewPaymentEvents, insertNewPaymentEventsInTransaction, insertPaymentEvents, recordIngestOutcome, SettingsEntity, takesBulkCopy, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
@@ -34,22 +35,6 @@ interface Prepared {
   rejected: IngestRejection[];
 }
 
-/** Runs at most `n` of the functions given to it at once; the others wait in order. */
-function limiter(n: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
@@ -99,8 +84,9 @@ export class PaymentIngestService {
     return this.storing(() => this.store(sourceId, prepared));
   }
 
-  private readonly validating = limiter(1);
-  private readonly storing = limiter(2);
+  // p-limit: a well-kept queue (FIFO, errors released) rather than one more hand-written here.
+  private readonly validating = pLimit(1);
+  private readonly storing = pLimit(2);
 
   /** Validates and deduplicates within the request. */
   private async prepare(items: readonly RawItem[], opts: IngestOptions): Promise<Prepared> {

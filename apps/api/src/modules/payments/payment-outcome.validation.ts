@@ -139,34 +139,8 @@ const eventSchema = z
     if (e.status === 'SUCCEEDED' && e.failureCode) ctx.addIssue({ code: 'custom', path: ['failureCode'], message: 'must be absent when status is SUCCEEDED' });
   });
 
-type ParsedEvent = z.output<typeof eventSchema>;
-
 const isText = (v: unknown, max: number): v is string =>
   typeof v === 'string' && v.length >= 1 && v.length <= max && !CONTROL.test(v) && wellFormed(v);
-
-/**
- * The schema's answer for an event that passes every rule, computed without zod (which
- * dominated the CPU time of a large ingest request); null for anything else, which then goes
- * through `eventSchema` for its exact rejection. It accepts only what the schema accepts and
- * returns what the schema returns (known fields, unknown ones dropped).
- */
-function plainValidEvent(v: Record<string, unknown>): ParsedEvent | null {
-  const { id, occurredAt, direction, channel, status, failureCode, amountMinor, currency } = v;
-  if (!isText(id, 128) || typeof occurredAt !== 'string' || occurredAt.length > 64 || !isText(channel, 64)) return null;
-  if (direction !== 'PAY_IN' && direction !== 'PAY_OUT') return null;
-  if (status === 'SUCCEEDED') {
-    if (failureCode !== undefined && failureCode !== null) return null;
-  } else if (status !== 'FAILED' || !isText(failureCode, 64)) {
-    return null;
-  }
-  if (amountMinor !== undefined && amountMinor !== null && !(Number.isSafeInteger(amountMinor) && (amountMinor as number) >= 0)) return null;
-  if (currency !== undefined && currency !== null && !(typeof currency === 'string' && CURRENCIES.has(currency))) return null;
-  const e: ParsedEvent = { id, occurredAt, direction, channel, status };
-  if (failureCode !== undefined) e.failureCode = failureCode as string | null;
-  if (amountMinor !== undefined) e.amountMinor = amountMinor as number | null;
-  if (currency !== undefined) e.currency = currency as string | null;
-  return e;
-}
 
 /**
  * The stored row of an event that passes every rule, checked without intermediate objects (the
@@ -217,18 +191,25 @@ export function validatePaymentOutcome(
   line: number,
   opts: { now: number; horizonMs: number | null },
 ): ValidationOutcome {
+  const row = validRowOrNull(value, opts);
+  return row ? { ok: true, event: row } : validateBySchema(value, line, opts);
+}
+
+/**
+ * The reference validation (zod, then the instant's rules): what `validatePaymentOutcome` does
+ * for anything `validRowOrNull` declines, naming the first field at fault and why. Exported so
+ * tests can hold the fast path against it.
+ */
+export function validateBySchema(value: unknown, line: number, opts: { now: number; horizonMs: number | null }): ValidationOutcome {
   const reject = (field: string | undefined, code: RejectionCode, reason: string) => rejection(value, line, field, code, reason);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return reject(undefined, 'invalid', 'an event must be a JSON object');
-  let e = plainValidEvent(value as Record<string, unknown>);
-  if (!e) {
-    const parsed = eventSchema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.length ? String(issue.path[0]) : undefined;
-      return reject(field, 'invalid', `${field ?? 'event'} ${issue.message}`);
-    }
-    e = parsed.data;
+  const parsed = eventSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.length ? String(issue.path[0]) : undefined;
+    return reject(field, 'invalid', `${field ?? 'event'} ${issue.message}`);
   }
+  const e = parsed.data;
   const occurredAt = parseOccurredAt(e.occurredAt);
   if (typeof occurredAt === 'string') return reject('occurredAt', 'invalid', `occurredAt ${occurredAt}`);
   const t = occurredAt.getTime();
