@@ -21,7 +21,7 @@ const bomLength = (body: Buffer) => (body.length >= 3 && body[0] === 0xef && bod
  */
 export async function decodeNdjsonBody(body: Buffer): Promise<RawItem[]> {
   const items: RawItem[] = [];
-  const at = { start: 0, line: 0 };
+  let line = 0;
   let start = bomLength(body);
   while (start < body.length) {
     let end = start + CHUNK_BYTES >= body.length ? body.length : body.lastIndexOf(NEWLINE, start + CHUNK_BYTES);
@@ -30,8 +30,7 @@ export async function decodeNdjsonBody(body: Buffer): Promise<RawItem[]> {
       end = body.indexOf(NEWLINE, start + CHUNK_BYTES);
       if (end === -1) end = body.length;
     }
-    at.start = 0;
-    decodeLines(body.toString('utf8', start, end), at, items, Infinity);
+    line = decodeLines(body.toString('utf8', start, end), line, items);
     start = end + 1;
     if (start < body.length) await yieldToEventLoop();
   }
@@ -49,16 +48,10 @@ export function isBlank(body: Buffer): boolean {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Decodes up to `max` lines from `at`; true when the text is exhausted. */
-function decodeLines(text: string, at: { start: number; line: number }, items: RawItem[], max: number): boolean {
-  let { start, line } = at;
-  let n = 0;
+/** Decodes every line of `text` into `items`, numbering them on from `line`; returns the last line's number. */
+function decodeLines(text: string, line: number, items: RawItem[]): number {
+  let start = 0;
   while (start <= text.length) {
-    if (n++ === max) {
-      at.start = start;
-      at.line = line;
-      return false;
-    }
     let end = text.indexOf('\n', start);
     if (end === -1) end = text.length;
     line++;
@@ -87,9 +80,7 @@ function decodeLines(text: string, at: { start: number; line: number }, items: R
     }
     start = end + 1;
   }
-  at.start = start;
-  at.line = line;
-  return true;
+  return line;
 }
 
 function send(res: Response, status: number, error: string, headers: Record<string, string> = {}) {

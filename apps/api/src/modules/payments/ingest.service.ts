@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { countPaymentEvents, findPaymentEvents, insertNewPaymentEvents, insertNewPaymentEventsInTransaction, insertPaymentEvents, recordIngestOutcome, SettingsEntity, takesBulkCopy, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ServiceUnavailableError } from '../../errors/app-errors.js';
-import { differingField, validatePaymentOutcome, validRowOrNull, type IngestRejection } from './payment-outcome.validation.js';
+import { differingField, validatePaymentOutcome, type IngestRejection } from './payment-outcome.validation.js';
 
 /** One item of a request: a decoded JSON value, or a line that did not parse. */
 export type RawItem = { line: number; value: unknown } | { line: number; malformed: string };
@@ -105,15 +105,12 @@ export class PaymentIngestService {
         rejected.push({ line: item.line, code: 'malformed', reason: item.malformed });
         continue;
       }
-      let event = validRowOrNull(item.value, rules);
-      if (!event) {
-        const v = validatePaymentOutcome(item.value, item.line, rules);
-        if (!v.ok) {
-          rejected.push(v.rejection);
-          continue;
-        }
-        event = v.event;
+      const v = validatePaymentOutcome(item.value, item.line, rules);
+      if (!v.ok) {
+        rejected.push(v.rejection);
+        continue;
       }
+      const event = v.event;
       const earlier = firstById.get(event.id);
       if (!earlier) firstById.set(event.id, { event, line: item.line });
       else {

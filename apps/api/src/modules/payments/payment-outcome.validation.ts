@@ -145,8 +145,8 @@ const isText = (v: unknown, max: number): v is string =>
 /**
  * The stored row of an event that passes every rule, checked without intermediate objects (the
  * ingest's usual case, thousands of events a request); null for anything else, which
- * `validatePaymentOutcome` then answers with its exact rejection. Accepts exactly what
- * `validatePaymentOutcome` accepts and returns the same row (tested against it).
+ * `validateBySchema` then answers with its exact rejection. Accepts exactly what
+ * `validateBySchema` accepts and returns the same row (tested against it).
  */
 export function validRowOrNull(value: unknown, opts: { now: number; horizonMs: number | null }): PaymentEventRow | null {
   if (typeof value !== 'object' || value === null) return null;
