@@ -18,11 +18,11 @@ export function log(...args) {
   console.log(...args);
 }
 
-export function envInt(name, fallback) {
+export function envInt(name, fallback, min = 1) {
   const v = process.env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer (got "${v}")`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer of at least ${min} (got "${v}")`);
   return n;
 }
 
