@@ -9,6 +9,8 @@ describe('binaryCopyOfEvents', () => {
       { id: 'é1', occurredAt: new Date('2000-01-01T00:00:01.500Z'), direction: 'PAY_IN', channel: 'c', failureCode: null, amountMinor: 2 ** 40 + 7, currency: null },
       // Before 2000: a negative instant.
       { id: 'x', occurredAt: new Date('1999-12-31T23:59:59Z'), direction: 'PAY_OUT', channel: '渠道', failureCode: 'E', amountMinor: null, currency: 'CNY' },
+      // ASCII then not (copied byte by byte, then written again as UTF-8), a surrogate pair, a long value.
+      { id: 'abc€', occurredAt: new Date(0), direction: 'PAY_IN', channel: 'a😀', failureCode: 'L'.repeat(100), amountMinor: 0, currency: 'USD' },
     ]);
     let at = 0;
     const take = (n: number) => buf.subarray(at, (at += n));
@@ -28,6 +30,7 @@ describe('binaryCopyOfEvents', () => {
     };
     expect(tuple()).toEqual(['é1', 1_500_000n, 'PAY_IN', 'c', null, BigInt(2 ** 40 + 7), null]);
     expect(tuple()).toEqual(['x', -1_000_000n, 'PAY_OUT', '渠道', 'E', null, 'CNY']);
+    expect(tuple()).toEqual(['abc€', -946_684_800_000_000n, 'PAY_IN', 'a😀', 'L'.repeat(100), 0n, 'USD']);
     expect(take(2).readInt16BE(0)).toBe(-1);
     expect(at).toBe(buf.length);
   });

@@ -32,15 +32,35 @@ function writeInt64(buf: Buffer, n: number, at: number): void {
   buf.writeUInt32BE(n - hi * TWO_32, at + 4);
 }
 
-/** Writes a text field (length, then UTF-8 bytes) or NULL; returns the new offset. */
+/** Strings up to this length are tried as ASCII, byte by byte (see writeText). */
+const SHORT_TEXT = 64;
+
+/**
+ * Writes a text field (length, then UTF-8 bytes) or NULL; returns the new offset. A short ASCII
+ * string (ids, channels, codes, currencies: nearly every value) is copied in this loop:
+ * Buffer#write crosses into C++ for every value, which cost ~0.1 µs each, five times an event.
+ */
 function writeText(buf: Buffer, v: string | null, at: number): number {
   if (v === null) {
     buf.writeInt32BE(-1, at);
     return at + 4;
   }
-  const n = buf.write(v, at + 4, 'utf8');
-  buf.writeInt32BE(n, at);
-  return at + 4 + n;
+  const n = v.length;
+  if (n <= SHORT_TEXT) {
+    let k = 0;
+    for (; k < n; k++) {
+      const c = v.charCodeAt(k);
+      if (c > 0x7f) break;
+      buf[at + 4 + k] = c;
+    }
+    if (k === n) {
+      buf.writeInt32BE(n, at);
+      return at + 4 + n;
+    }
+  }
+  const bytes = buf.write(v, at + 4, 'utf8');
+  buf.writeInt32BE(bytes, at);
+  return at + 4 + bytes;
 }
 
 /** The whole COPY … FROM STDIN (FORMAT binary) stream of `events` for one source. */

@@ -102,6 +102,33 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     expect(await counted(s.id)).toBe(3);
   });
 
+  it('adds a mixed batch to exactly the minute counters its events belong to', async () => {
+    // Directions, channels (one non-Latin), codes, offsets and minute edges mixed in one batch:
+    // every counter row must equal the count of its stored events.
+    const s = await newSource(t);
+    const lines: unknown[] = [];
+    const channels = ['unionpay', 'alipay', '微信支付'];
+    for (let i = 0; i < 300; i++) {
+      const at = minutesAgo(40 - (i % 7), (i * 13) % 60);
+      const over = { direction: i % 3 === 0 ? 'PAY_OUT' : 'PAY_IN', channel: channels[i % channels.length] } as const;
+      lines.push(i % 10 === 0 ? failed(`mix-${i}`, at, i % 20 === 0 ? 'BANK_TIMEOUT' : 'CARD_DECLINED', over) : event(`mix-${i}`, at, over));
+    }
+    const r = await post(t, s.key, ndjson(lines));
+    expect(r.body).toMatchObject({ accepted: 300, duplicates: 0, rejected: [] });
+    const counters = await t.db.dataSource.query(
+      `SELECT direction, bucket, channel, failure_code, events::int AS n FROM payment_counts_minute WHERE source_id = $1 ORDER BY 1, 2, 3, 4`,
+      [s.id],
+    );
+    const recounted = await t.db.dataSource.query(
+      `SELECT direction, date_bin('1 minute', occurred_at, timestamptz '2000-01-01 00:00:00+00') AS bucket, channel,
+              coalesce(failure_code, '') AS failure_code, count(*)::int AS n
+         FROM payment_events WHERE source_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+      [s.id],
+    );
+    expect(counters.length).toBeGreaterThan(20);
+    expect(counters).toEqual(recounted);
+  });
+
   it('stores text exactly as sent on the bulk path: backslashes, quotes, commas, \\N and non-Latin text', async () => {
     const s = await newSource(t);
     const at = minutesAgo(12);
