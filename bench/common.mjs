@@ -8,6 +8,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 export const root = path.resolve(import.meta.dirname, '..');
 /** Resolves packages the way the db workspace does (pg and PGlite are its dependencies). */
@@ -68,6 +69,30 @@ export async function serverFacts(client) {
 
 export function machineFacts() {
   return `${os.cpus().length} CPUs (${os.cpus()[0]?.model?.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+// A fixed amount of integer work, timed inside a worker thread.
+const SPIN = `const { parentPort } = require('node:worker_threads');
+const t0 = process.hrtime.bigint(); let x = 1;
+for (let i = 0; i < 2e8; i++) x = (x * 1103515245 + 12345) | 0;
+parentPort.postMessage({ ms: Number(process.hrtime.bigint() - t0) / 1e6, x });`;
+const spin = () =>
+  new Promise((resolve, reject) => {
+    const w = new Worker(SPIN, { eval: true });
+    w.once('message', (m) => resolve(m.ms));
+    w.once('error', reject);
+  });
+
+/**
+ * How much work two threads get done at once, as a multiple of one thread alone (2.0 on two
+ * idle cores). On these VMs it was 1.7–1.9 and drops when the host is busy: work spread over
+ * both cores (the HTTP ingest: API, PostgreSQL, clients) then suffers more than work on one
+ * (the COPY baseline), so the ingest ratio falls with it. Printed as context for a run.
+ */
+export async function parallelCapacity() {
+  const one = await spin();
+  const both = await Promise.all([spin(), spin()]);
+  return (2 * one) / Math.max(...both);
 }
 
 /** CPU seconds (user + system) used so far by a process, from /proc (Linux), or null. */

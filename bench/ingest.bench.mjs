@@ -25,6 +25,7 @@ import {
   log,
   machineCpu,
   machineFacts,
+  parallelCapacity,
   pg,
   postgresCpuSeconds,
   post,
@@ -227,6 +228,8 @@ async function benchPostgres() {
     api = await startApi({ DATABASE_URL: db.url });
     await client.connect();
     log(`  ${await serverFacts(client)}`);
+    const capacityBefore = await parallelCapacity();
+    log(`  parallel capacity: two threads do ${capacityBefore.toFixed(2)}× one thread's work (2.00 = two idle cores; see parallelCapacity)`);
     await warmUp(api);
     const source = await createSource(api, 'bench');
     const { bodies, copyChunks } = prepare(EVENTS, source.id, Date.now());
@@ -264,6 +267,8 @@ async function benchPostgres() {
 
     const r = mergeRuns(runs);
     reportIngest('HTTP ingest', EVENTS, r);
+    const capacityAfter = await parallelCapacity();
+    log(`  parallel capacity after the rounds: ${capacityAfter.toFixed(2)}× (before: ${capacityBefore.toFixed(2)}×)`);
     const ofSource = async (sql) => Number((await client.query(sql, [source.id])).rows[0].n);
     const events = await ofSource('SELECT count(*) AS n FROM payment_events WHERE source_id = $1');
     const minute = await ofSource('SELECT coalesce(sum(events), 0) AS n FROM payment_counts_minute WHERE source_id = $1');
@@ -274,7 +279,7 @@ async function benchPostgres() {
       if (n !== EVENTS) throw new Error(`${what} = ${n}, expected ${EVENTS}`);
     }
     const ingestRate = EVENTS / r.seconds;
-    return { copyRate, ingestRate, ratio: ingestRate / copyRate };
+    return { copyRate, ingestRate, ratio: ingestRate / copyRate, capacity: [capacityBefore, capacityAfter] };
   } finally {
     await client.end().catch(() => {});
     await api?.stop();
@@ -335,7 +340,7 @@ async function main() {
   if (!SKIP_PGLITE) liteResult = await benchPglite();
   log('');
   log('summary');
-  log(`  PostgreSQL: ingest ${fmt(pgResult.ingestRate)} rows/s, COPY ${fmt(pgResult.copyRate)} rows/s, ratio ${pgResult.ratio.toFixed(2)} (goal >= 0.50: ${pgResult.ratio >= 0.5 ? 'met' : 'NOT met'})`);
+  log(`  PostgreSQL: ingest ${fmt(pgResult.ingestRate)} rows/s, COPY ${fmt(pgResult.copyRate)} rows/s, ratio ${pgResult.ratio.toFixed(2)} (goal >= 0.50: ${pgResult.ratio >= 0.5 ? 'met' : 'NOT met'}); parallel capacity ${pgResult.capacity.map((c) => c.toFixed(2)).join(' / ')}`);
   if (liteResult) {
     log(`  PGlite (informational): ingest ${fmt(liteResult.ingestRate)} rows/s, in-process COPY ${fmt(liteResult.copyRate)} rows/s, ratio ${liteResult.ratio.toFixed(2)}; ingest vs PostgreSQL COPY ${(liteResult.ingestRate / pgResult.copyRate).toFixed(2)}`);
   }
