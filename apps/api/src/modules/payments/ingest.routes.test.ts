@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { decodeNdjsonBody } from './ingest.routes.js';
+import { forEachNdjsonItem } from './ingest.routes.js';
+import type { RawItem } from './ingest.service.js';
+
+/** The items forEachNdjsonItem hands over, in order. */
+async function decodeNdjsonBody(body: Buffer): Promise<RawItem[]> {
+  const items: RawItem[] = [];
+  await forEachNdjsonItem(body, (item) => items.push(item));
+  return items;
+}
 
 const line = (i: number, pad = '') => JSON.stringify({ id: `e-${i}`, note: pad });
 
-describe('decodeNdjsonBody', () => {
+describe('forEachNdjsonItem', () => {
   it('numbers lines 1-based across the 64 KiB pieces it decodes, with multi-byte text at every boundary', async () => {
     // ~300 KB of lines whose text is Chinese (3 bytes a character): piece ends fall near them.
     const lines = Array.from({ length: 2_000 }, (_, i) => line(i, '支付渠道'.repeat(i % 13)));

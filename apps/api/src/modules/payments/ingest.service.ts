@@ -69,7 +69,8 @@ export class PaymentIngestService {
 
   /**
    * Ingests a request's items: `input` is the items, or a function that decodes them (a request
-   * body), which then runs in the validation stage too.
+   * body) and hands each to the callback it is given, in order; it then runs in the validation
+   * stage too, each item validated as soon as it is decoded.
    *
    * Two stages, each with bounded concurrency in the process: decoding and validating (API CPU),
    * one request at a time; storing (the database), two at a time. Requests beyond that wait in
@@ -79,8 +80,12 @@ export class PaymentIngestService {
    * validated while the previous one is stored, and the API and the database each do less work
    * per event (docs/benchmarks.md).
    */
-  async ingest(sourceId: string, input: readonly RawItem[] | (() => Promise<readonly RawItem[]>), opts: IngestOptions = {}): Promise<IngestResult> {
-    const prepared = await this.validating(async () => this.prepare(typeof input === 'function' ? await input() : input, opts));
+  async ingest(
+    sourceId: string,
+    input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>),
+    opts: IngestOptions = {},
+  ): Promise<IngestResult> {
+    const prepared = await this.validating(() => this.prepare(input, opts));
     return this.storing(() => this.store(sourceId, prepared));
   }
 
@@ -89,7 +94,7 @@ export class PaymentIngestService {
   private readonly storing = pLimit(2);
 
   /** Validates and deduplicates within the request. */
-  private async prepare(items: readonly RawItem[], opts: IngestOptions): Promise<Prepared> {
+  private async prepare(input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>), opts: IngestOptions): Promise<Prepared> {
     const now = (opts.now ?? new Date()).getTime();
     const horizonMs = opts.allowLate ? null : (await this.settings()).lateHorizonDays * 86_400_000;
     const rules = { now, horizonMs };
@@ -97,18 +102,15 @@ export class PaymentIngestService {
     const rejected: IngestRejection[] = [];
     const firstById = new Map<string, Candidate>();
     let duplicates = 0;
-    for (let i = 0; i < items.length; i++) {
-      // Give the event loop back now and then (see decodeNdjsonBody).
-      if (i % VALIDATION_SLICE === VALIDATION_SLICE - 1) await yieldToEventLoop();
-      const item = items[i]!;
+    const take = (item: RawItem) => {
       if ('malformed' in item) {
         rejected.push({ line: item.line, code: 'malformed', reason: item.malformed });
-        continue;
+        return;
       }
       const v = validatePaymentOutcome(item.value, item.line, rules);
       if (!v.ok) {
         rejected.push(v.rejection);
-        continue;
+        return;
       }
       const event = v.event;
       const earlier = firstById.get(event.id);
@@ -121,6 +123,16 @@ export class PaymentIngestService {
         } else {
           rejected.push({ line: item.line, id: event.id, field, code: 'conflict', reason: `id "${event.id}" appears on line ${earlier.line} of this request with another ${field}` });
         }
+      }
+    };
+    if (typeof input === 'function') {
+      // The decoder gives the event loop back between its pieces.
+      await input(take);
+    } else {
+      for (let i = 0; i < input.length; i++) {
+        // Give the event loop back now and then (see forEachNdjsonItem).
+        if (i % VALIDATION_SLICE === VALIDATION_SLICE - 1) await yieldToEventLoop();
+        take(input[i]!);
       }
     }
 
