@@ -273,7 +273,7 @@ export async function insertNewPaymentEventsInTransaction(
  * This process's COPYs run one at a time; the rest of their transactions (counters, commit)
  * overlap. Two concurrent COPYs of time-ordered ids (most providers' ids start with a time)
  * insert at the same end of the primary key's index and contend for its last pages: that cost
- * PostgreSQL ~0.9 µs more CPU per event than one COPY after the other (docs/benchmarks.md). The
+ * PostgreSQL 0.5–0.9 µs more CPU per event than one COPY after the other (docs/benchmarks.md). The
  * holder never waits for anything that waits for it: a transaction queued here holds no locks.
  */
 const copying = pLimit(1);
