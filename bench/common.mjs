@@ -85,9 +85,10 @@ const spin = () =>
 
 /**
  * How much work two threads get done at once, as a multiple of one thread alone (2.0 on two
- * idle cores). On these VMs it was 1.7–1.9 and drops when the host is busy: work spread over
- * both cores (the HTTP ingest: API, PostgreSQL, clients) then suffers more than work on one
- * (the COPY baseline), so the ingest ratio falls with it. Printed as context for a run.
+ * idle cores). On these VMs it read 1.85–2.0 when quiet and 1.53 once when the host was busy,
+ * when work spread over both cores (the HTTP ingest: API, PostgreSQL, clients) is likely to
+ * suffer more than work on one (the COPY baseline). A moment's probe, printed as context for a
+ * run, not a correction of it.
  */
 export async function parallelCapacity() {
   const one = await spin();
