@@ -98,10 +98,16 @@ export async function parallelCapacity() {
 
 /** CPU seconds (user + system) used so far by a process, from /proc (Linux), or null. */
 export function cpuSeconds(pid) {
+  const t = cpuTimes(pid);
+  return t === null ? null : t.user + t.system;
+}
+
+/** CPU seconds used so far by a process in user space and in the kernel, from /proc (Linux), or null. */
+export function cpuTimes(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
     return null;
   }

@@ -208,11 +208,17 @@ export async function insertNewPaymentEvents(
 ): Promise<boolean> {
   const now = Date.now();
   if (!takesBulkCopy(db) || events.length === 0 || now - (lastConflictAt.get(sourceId) ?? -Infinity) <= NEW_EVENTS_BACKOFF_MS) return false;
+  // Encoded before the transaction: the COPY slot (one at a time, see `copying`) and the
+  // transaction's connection are then held only while PostgreSQL works, not while this process
+  // computes (≈ 2 ms a 5,000-event batch, when the process is free; longer when it is busy
+  // validating the next request).
+  const body = binaryCopyOfEvents(sourceId, events);
+  const counters = counterParameters(sourceId, events, outcome, notify);
   try {
     await db.dataSource.transaction(async (m) => {
       const client = (await m.queryRunner!.connect()) as PoolClient;
-      await copying(() => copyEvents(client, sourceId, events));
-      await m.query(ADD_COUNTERS, counterParameters(sourceId, events, outcome, notify));
+      await copying(() => copyEvents(client, body));
+      await m.query(ADD_COUNTERS, counters);
     });
     return true;
   } catch (err) {
@@ -278,8 +284,7 @@ export async function insertNewPaymentEventsInTransaction(
  */
 const copying = pLimit(1);
 
-async function copyEvents(client: PoolClient, sourceId: string, events: readonly PaymentEventRow[]): Promise<void> {
-  const body = binaryCopyOfEvents(sourceId, events);
+async function copyEvents(client: PoolClient, body: Buffer): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const stream = client.query(copyFrom('COPY payment_events (source_id, event_id, occurred_at, direction, channel, failure_code, amount_minor, currency) FROM STDIN (FORMAT binary)'));
     stream.on('error', reject);

@@ -102,6 +102,25 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     expect(await counted(s.id)).toBe(3);
   });
 
+  it('keeps the first line of a repeated id in a batch out of id order, and judges every repeat against it', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(12);
+    const r = await post(
+      t,
+      s.key,
+      ndjson([event('z-1', at), event('a-1', at), event('z-1', at, { channel: 'other' }), event('m-1', at), event('z-1', at), event('a-1', at)]),
+    );
+    expect(r.body).toMatchObject({ accepted: 3, duplicates: 2 });
+    expect(r.body.rejected).toEqual([
+      expect.objectContaining({ line: 3, id: 'z-1', code: 'conflict', field: 'channel', reason: 'id "z-1" appears on line 1 of this request with another channel' }),
+    ]);
+    // The stored z-1 is line 1's: its resend is a duplicate, line 3's a conflict.
+    const again = await post(t, s.key, ndjson([event('z-1', at), event('z-1', at, { channel: 'other' })]));
+    expect(again.body).toMatchObject({ accepted: 0, duplicates: 1, rejected: [expect.objectContaining({ line: 2, code: 'conflict' })] });
+    expect(await stored(s.id)).toBe(3);
+    expect(await counted(s.id)).toBe(3);
+  });
+
   it('adds a mixed batch to exactly the minute counters its events belong to', async () => {
     // Directions, channels (one non-Latin), codes, offsets and minute edges mixed in one batch:
     // every counter row must equal the count of its stored events.
