@@ -283,8 +283,20 @@ export function previousPeriod(p: Period, s: CalendarSettings): Period {
   return periodOf(p.kind, dayBefore, s);
 }
 
-/** The window of equal duration immediately before: `[from − (to − from), from)`. */
+/**
+ * The instants a window may span: from 1900, wide enough for "everything" (nothing is stored
+ * before 1970), to 9999-12-31T00:00Z, so that a local date in any zone (offsets up to +14 h)
+ * is still written `YYYY-MM-DD`.
+ */
+export const EARLIEST_WINDOW_START = new Date('1900-01-01T00:00:00Z');
+export const LATEST_WINDOW_END = new Date('9999-12-31T00:00:00Z');
+
+/**
+ * The window of equal duration immediately before: `[from − (to − from), from)`, starting no
+ * earlier than EARLIEST_WINDOW_START (empty when `from` is that instant).
+ */
 export function previousWindow(w: TimeWindow): TimeWindow {
   const length = w.endsAt.getTime() - w.startsAt.getTime();
-  return { startsAt: new Date(w.startsAt.getTime() - length), endsAt: new Date(w.startsAt.getTime()) };
+  const startsAt = Math.max(w.startsAt.getTime() - length, Math.min(EARLIEST_WINDOW_START.getTime(), w.startsAt.getTime()));
+  return { startsAt: new Date(startsAt), endsAt: new Date(w.startsAt.getTime()) };
 }

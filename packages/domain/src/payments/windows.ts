@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { CalendarInputError } from '../calendar/calendar.errors.js';
-import { localDateAt, localDayStart, periodOf, type CalendarSettings, type TimeWindow } from '../calendar/calendar.js';
+import { EARLIEST_WINDOW_START, LATEST_WINDOW_END, localDateAt, localDayStart, periodOf, type CalendarSettings, type TimeWindow } from '../calendar/calendar.js';
 
 export type Granularity = 'MINUTE' | 'HOUR' | 'DAY' | 'WEEK' | 'MONTH';
 
@@ -22,6 +22,9 @@ export function assertWindow(from: Date, to: Date): void {
     if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw new CalendarInputError(field, 'not a valid instant');
     if (d.getTime() % MINUTE !== 0) {
       throw new CalendarInputError(field, `${d.toISOString()} is not a whole minute: seconds and milliseconds must be zero`);
+    }
+    if (d < EARLIEST_WINDOW_START || d > LATEST_WINDOW_END) {
+      throw new CalendarInputError(field, `${d.toISOString()} is outside ${EARLIEST_WINDOW_START.toISOString()} … ${LATEST_WINDOW_END.toISOString()}`);
     }
   }
   if (to.getTime() <= from.getTime()) throw new CalendarInputError('to', 'must be later than from');

@@ -121,6 +121,42 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     expect(await counted(s.id)).toBe(3);
   });
 
+  it('judges every line of an already ingested id against the stored version, not against the request\'s first line', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(15);
+    expect((await post(t, s.key, ndjson([event('k-1', at), event('k-2', at)]))).body).toMatchObject({ accepted: 2 });
+    // k-1: a wrong version first, then the stored one again. k-2: two wrong versions, each named by
+    // its own difference from what is stored. k-3: new, so its lines are judged against its first.
+    const r = await post(
+      t,
+      s.key,
+      ndjson([
+        event('k-1', at, { channel: 'wechat' }),
+        event('k-1', at),
+        event('k-2', new Date(Date.parse(at) + 1)),
+        failed('k-2', at, 'BANK_TIMEOUT'),
+        event('k-3', at),
+        event('k-3', at),
+        event('k-3', at, { direction: 'PAY_OUT' }),
+      ]),
+    );
+    expect(r.body.accepted).toBe(1);
+    expect(r.body.duplicates).toBe(2);
+    expect((r.body.rejected ?? []).map((x) => [x.line, x.field, x.reason])).toEqual([
+      [1, 'channel', 'id "k-1" was already ingested with another channel'],
+      [3, 'occurredAt', 'id "k-2" was already ingested with another occurredAt'],
+      [4, 'status', 'id "k-2" was already ingested with another status'],
+      [7, 'direction', 'id "k-3" appears on line 5 of this request with another direction'],
+    ]);
+    expect(await stored(s.id)).toBe(3);
+    expect(await counted(s.id)).toBe(3);
+    const [stats] = await t.db.dataSource.query(
+      'SELECT sum(accepted)::int AS accepted, sum(duplicates)::int AS duplicates, sum(rejected)::int AS rejected FROM source_ingest_stats WHERE source_id = $1',
+      [s.id],
+    );
+    expect(stats).toEqual({ accepted: 3, duplicates: 2, rejected: 4 });
+  });
+
   it('adds a mixed batch to exactly the minute counters its events belong to', async () => {
     // Directions, channels (one non-Latin), codes, offsets and minute edges mixed in one batch:
     // every counter row must equal the count of its stored events.

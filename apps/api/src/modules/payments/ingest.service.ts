@@ -25,14 +25,20 @@ const VALIDATION_SLICE = 500;
 interface Candidate {
   event: PaymentEventRow;
   line: number;
-  /** Later lines of the request with the same id and content (duplicates of the first). */
+  /** Later lines of the request with the same id and content. */
   repeats?: number[];
+  /** Later lines of the request with the same id and other content, and the first field that differs from this line's. */
+  variants?: { line: number; event: PaymentEventRow; field: string }[];
 }
 
 interface Prepared {
   candidates: Candidate[];
-  duplicates: number;
+  /** Lines that did not validate. */
   rejected: IngestRejection[];
+  /** Every candidate's repeats: duplicates when the candidate is stored by this request. */
+  repeats: number;
+  /** Every candidate's variants as conflicts with the candidate's line: what they are when it is stored by this request. */
+  variantConflicts: IngestRejection[];
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -135,10 +141,11 @@ export class PaymentIngestService {
         break;
       }
     }
-    if (strictlyAscending) return { candidates: valid, duplicates: 0, rejected };
+    if (strictlyAscending) return { candidates: valid, rejected, repeats: 0, variantConflicts: [] };
     valid.sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     const candidates: Candidate[] = [];
-    let duplicates = 0;
+    const variantConflicts: IngestRejection[] = [];
+    let repeats = 0;
     for (let i = 0; i < valid.length; ) {
       const first = valid[i]!;
       candidates.push(first);
@@ -147,78 +154,91 @@ export class PaymentIngestService {
         const { event, line } = valid[j]!;
         const field = differingField(first.event, event);
         if (field === null) {
-          duplicates++;
+          repeats++;
           (first.repeats ??= []).push(line);
         } else {
-          rejected.push({ line, id: event.id, field, code: 'conflict', reason: `id "${event.id}" appears on line ${first.line} of this request with another ${field}` });
+          (first.variants ??= []).push({ line, event, field });
+          variantConflicts.push(inRequestConflict(first, line, field));
         }
       }
       i = j;
     }
-    return { candidates, duplicates, rejected };
+    return { candidates, rejected, repeats, variantConflicts };
   }
 
-  /** Stores the candidates (sorted by id) with their counters; tells duplicates from conflicts. */
-  private async store(sourceId: string, { candidates, duplicates, rejected }: Prepared): Promise<IngestResult> {
+  /**
+   * Stores the candidates (sorted by id) with their counters; tells duplicates from conflicts.
+   * Every line of an id is judged against one version of it: the stored one when the id was
+   * already ingested, else the request's first line of it.
+   */
+  private async store(sourceId: string, { candidates, rejected, repeats, variantConflicts }: Prepared): Promise<IngestResult> {
     const events = candidates.map((c) => c.event);
-    const conflicts: IngestRejection[] = [];
     // Usual case: every id new. On PostgreSQL the events, their counters, this request's outcome
     // and the change notice commit together in a transaction of their own (insertNewPaymentEvents).
     const all = changeNotice(events);
-    const fast = await retrying(this.log, () =>
-      insertNewPaymentEvents(this.db, sourceId, events, { duplicates, rejected: rejected.length }, all && this.changes.notification(all)),
-    );
+    const allNew = { duplicates: repeats, rejected: rejected.length + variantConflicts.length };
+    const fast = await retrying(this.log, () => insertNewPaymentEvents(this.db, sourceId, events, allNew, all && this.changes.notification(all)));
     if (fast) {
       if (all) this.changes.afterCommit(all);
-      return { accepted: events.length, duplicates, rejected: rejected.sort((a, b) => a.line - b.line) };
+      return { accepted: events.length, duplicates: repeats, rejected: [...rejected, ...variantConflicts].sort((a, b) => a.line - b.line) };
     }
 
-    const { accepted, storedDuplicates, notice } = await retrying(this.log, () =>
+    const outcome = await retrying(this.log, () =>
       this.db.dataSource.transaction(async (m) => {
-        conflicts.length = 0;
         // The embedded database's fast path, under a savepoint of this transaction.
         const embedded = !takesBulkCopy(this.db);
         const notify = all && embedded ? () => this.changes.notifyInTransaction(m, all) : undefined;
-        if (embedded && (await insertNewPaymentEventsInTransaction(m, sourceId, events, { duplicates, rejected: rejected.length }, notify))) {
-          return { accepted: events, storedDuplicates: 0, notice: all };
+        if (embedded && (await insertNewPaymentEventsInTransaction(m, sourceId, events, allNew, notify))) {
+          return { accepted: events.length, duplicates: repeats, conflicts: variantConflicts, notice: all };
         }
         const inserted = await insertPaymentEvents(m, sourceId, events);
         const rest = inserted.size === candidates.length ? [] : candidates.filter((c) => !inserted.has(c.event.id));
         const stored = await findPaymentEvents(m, sourceId, rest.map((c) => c.event.id));
-        let dup = 0;
-        for (const c of rest) {
-          const s = stored.get(c.event.id);
-          const field = s ? differingField(s, c.event) : 'id';
-          if (field === null) dup++;
-          else {
-            // The repeats of a conflicting line conflict too; they are no longer duplicates.
-            const reason = s ? `id "${c.event.id}" was already ingested with another ${field}` : `id "${c.event.id}" was already ingested with different content`;
-            for (const line of [c.line, ...(c.repeats ?? [])]) conflicts.push({ line, id: c.event.id, field, code: 'conflict', reason });
-            dup -= c.repeats?.length ?? 0;
+        let duplicates = 0;
+        const conflicts: IngestRejection[] = [];
+        for (const c of candidates) {
+          if (inserted.has(c.event.id)) {
+            // Stored now from its first line: the repeats are duplicates, the variants conflict with it.
+            duplicates += c.repeats?.length ?? 0;
+            for (const v of c.variants ?? []) conflicts.push(inRequestConflict(c, v.line, v.field));
+            continue;
           }
+          // Already ingested (or, in a race, stored by another request in a way not found): each line against the stored version.
+          const s = stored.get(c.event.id);
+          const judge = (line: number, event: PaymentEventRow) => {
+            const field = s ? differingField(s, event) : 'id';
+            if (field === null) duplicates++;
+            else {
+              const reason = s ? `id "${c.event.id}" was already ingested with another ${field}` : `id "${c.event.id}" was already ingested with different content`;
+              conflicts.push({ line, id: c.event.id, field, code: 'conflict', reason });
+            }
+          };
+          judge(c.line, c.event);
+          for (const line of c.repeats ?? []) judge(line, c.event);
+          for (const v of c.variants ?? []) judge(v.line, v.event);
         }
         const acc = inserted.size === events.length ? events : events.filter((e) => inserted.has(e.id));
         let last: Date | null = null;
         for (const e of acc) if (!last || e.occurredAt.getTime() > last.getTime()) last = e.occurredAt;
-        const lastEventAt = last;
-        await recordIngestOutcome(m, sourceId, {
-          accepted: acc.length,
-          duplicates: duplicates + dup,
-          rejected: rejected.length + conflicts.length,
-          lastEventAt,
-        });
+        await recordIngestOutcome(m, sourceId, { accepted: acc.length, duplicates, rejected: rejected.length + conflicts.length, lastEventAt: last });
         const notice = changeNotice(acc);
         if (notice) await this.changes.notifyInTransaction(m, notice);
-        return { accepted: acc, storedDuplicates: dup, notice };
+        return { accepted: acc.length, duplicates, conflicts, notice };
       }),
     );
-    if (notice) this.changes.afterCommit(notice);
+    if (outcome.notice) this.changes.afterCommit(outcome.notice);
     return {
-      accepted: accepted.length,
-      duplicates: duplicates + storedDuplicates,
-      rejected: [...rejected, ...conflicts].sort((a, b) => a.line - b.line),
+      accepted: outcome.accepted,
+      duplicates: outcome.duplicates,
+      rejected: [...rejected, ...outcome.conflicts].sort((a, b) => a.line - b.line),
     };
   }
+}
+
+/** A later line of the request whose id is on `first`'s line with other content. */
+function inRequestConflict(first: Candidate, line: number, field: string): IngestRejection {
+  const id = first.event.id;
+  return { line, id, field, code: 'conflict', reason: `id "${id}" appears on line ${first.line} of this request with another ${field}` };
 }
 
 /** Deadlocks and serialization failures roll back whole; running the transaction again is safe. */

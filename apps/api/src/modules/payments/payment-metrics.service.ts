@@ -2,6 +2,7 @@ import { readDayCounts, readDayTotals, readMinuteCounts, readMinuteTotals, type 
 import {
   assertWindow,
   CalendarInputError,
+  EARLIEST_WINDOW_START,
   MAX_SERIES_POINTS,
   pointIndexOf,
   seriesPoints,
@@ -114,6 +115,11 @@ export class PaymentMetricsService {
   }
 
   async figures(direction: Direction, w: TimeWindow, channel: string | null, ctx: ReadContext): Promise<WindowFigures> {
+    // The previous window of one starting at the earliest instant allowed is empty (previousWindow).
+    if (w.startsAt.getTime() === EARLIEST_WINDOW_START.getTime() && w.endsAt.getTime() === w.startsAt.getTime()) {
+      const none = totalsOfClasses({ succeeded: 0, userFailures: 0, systemFailures: 0, unclassifiedFailures: 0 });
+      return { ...none, from: w.startsAt, to: w.endsAt, lowVolume: none.eligible < ctx.lowVolumeThreshold, asOf: null };
+    }
     assertWindow(w.startsAt, w.endsAt);
     const m = this.db.dataSource.manager;
     const split = memoSplitByLocalDays(w.startsAt, w.endsAt, ctx.calendar.timeZone);

@@ -118,6 +118,31 @@ describe('paymentSuccess', () => {
     const bad = await t.gql(`{ paymentSuccess(direction: SIDEWAYS, from: "2023-01-10T00:00:00Z", to: "2023-01-09T00:00:00Z") { attempts } }`);
     expect(bad.errors?.[0]?.extensions?.code).toMatch(/BAD_USER_INPUT|GRAPHQL_VALIDATION_FAILED/);
   });
+
+  it('answers "everything" windows up to 9999, their previous window starting no earlier than 1900', async () => {
+    const figs = 'attempts from to';
+    const everything = await t.gql<{ paymentSuccess: { attempts: number; previous: { attempts: number; from: string; to: string } } }>(
+      `{ paymentSuccess(direction: PAY_IN, from: "2000-01-01T00:00:00Z", to: "9999-12-31T00:00:00Z") { attempts previous { ${figs} } } }`,
+    );
+    expect(everything.errors).toBeUndefined();
+    const pays = expected(all, new Date('2000-01-01T00:00:00Z'), new Date('9999-12-31T00:00:00Z'), (e) => e.direction === 'PAY_IN');
+    expect(pays.attempts).toBeGreaterThan(0);
+    expect(everything.data!.paymentSuccess.attempts).toBe(pays.attempts);
+    expect(everything.data!.paymentSuccess.previous).toEqual({ attempts: 0, from: '1900-01-01T00:00:00.000Z', to: '2000-01-01T00:00:00.000Z' });
+    const first = await t.gql<{ paymentSuccess: { previous: { attempts: number; from: string; to: string } } }>(
+      `{ paymentSuccess(direction: PAY_IN, from: "1900-01-01T00:00:00Z", to: "2030-01-01T00:00:00Z") { previous { ${figs} } } }`,
+    );
+    expect(first.errors).toBeUndefined();
+    expect(first.data!.paymentSuccess.previous).toEqual({ attempts: 0, from: '1900-01-01T00:00:00.000Z', to: '1900-01-01T00:00:00.000Z' });
+    for (const [from, to, field] of [
+      ['2020-01-01T00:00:00Z', '9999-12-31T23:59:00Z', 'to'],
+      ['1899-12-31T23:59:00Z', '2020-01-01T00:00:00Z', 'from'],
+    ]) {
+      const r = await t.gql(`{ paymentSuccess(direction: PAY_IN, from: "${from}", to: "${to}") { attempts } }`);
+      expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      expect(r.errors?.[0]?.message).toContain('is outside 1900-01-01T00:00:00.000Z … 9999-12-31T00:00:00.000Z');
+    }
+  });
 });
 
 type Point = Record<string, number | null> & { from: string; to: string; channel: string | null };

@@ -1,5 +1,5 @@
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
-import { previousWindow, rateDeltaPoints } from '@tally/domain';
+import { assertWindow, previousWindow, rateDeltaPoints } from '@tally/domain';
 import type { FailureCodeEntity } from '@tally/db';
 import type { Context } from '../../context.js';
 import { BadInputError } from '../../errors/app-errors.js';
@@ -42,6 +42,8 @@ export class PaymentsResolver {
     @Ctx() ctx: Context,
     @Arg('channel', () => String, { nullable: true }) channel?: string | null,
   ): Promise<PaymentSuccess> {
+    // Checked here, before the previous window is derived from it: errors name these arguments.
+    assertWindow(from, to);
     const before = previousWindow({ startsAt: from, endsAt: to });
     // Through the request's loader: aliases and metrics asking for the same window share a read.
     const [current, previous] = await Promise.all([
