@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { EventEmitter } from 'node:events';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { AbstractLogger, DataSource, type LogLevel, type LogMessage } from 'typeorm';
 import { entities } from './entities/index.js';
@@ -60,6 +61,25 @@ function describeUrl(url: string): string {
   return `PostgreSQL at ${where}/${c.database ?? ''}`;
 }
 
+const GUARDED = Symbol('tally.errorGuarded');
+
+/**
+ * A pooled connection the server drops while it is checked out (a terminated backend, a
+ * failover, an idle-session timeout, a proxy reset) emits 'error'; pg-pool listens only while
+ * a connection is idle, and TypeORM only during part of a query, so such an error went
+ * unhandled and ended the process. Every connection gets a listener for its whole life: the
+ * statement in flight still fails with the error (answered as 503 by the caller), the pool
+ * discards the broken connection on release, and the process keeps serving.
+ */
+function guardCheckedOutClients(dataSource: DataSource): void {
+  const pool = (dataSource.driver as unknown as { master?: { on(event: 'acquire', fn: (client: EventEmitter & { [GUARDED]?: true }) => void): void } }).master;
+  pool?.on('acquire', (client) => {
+    if (client[GUARDED]) return;
+    client[GUARDED] = true;
+    client.on('error', () => {});
+  });
+}
+
 const MIGRATION_LOCK = 71_462_024; // pg_advisory_lock key: one migrator at a time across replicas
 
 /**
@@ -116,6 +136,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     }
     throw err;
   }
+
+  guardCheckedOutClients(dataSource);
 
   const db: Database = {
     kind,

@@ -22,8 +22,11 @@ const CONNECTION_CODES = new Set([
 export function isConnectionError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     if (e instanceof DatabaseUnavailableError) return true;
-    const x = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    const x = e as { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown; cause?: unknown };
     if (typeof x.code === 'string' && (CONNECTION_CODES.has(x.code) || x.code.startsWith('08'))) return true;
+    // TypeORM releases a query runner when its connection emits 'error' (the server dropped it);
+    // the transaction's next statement (COPY, COMMIT) then fails with one of these.
+    if (x.name === 'QueryRunnerAlreadyReleasedError' || x.name === 'QueryRunnerProviderAlreadyReleasedError') return true;
     if (
       typeof x.message === 'string' &&
       /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|connect ECONNREFUSED|Cannot use a pool after calling end/i.test(x.message)

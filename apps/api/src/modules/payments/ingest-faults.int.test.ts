@@ -83,3 +83,73 @@ describe('ingest saturation', () => {
     }
   });
 });
+
+describe('connections dropped while requests run', () => {
+  it('answers each request or SERVICE_UNAVAILABLE, keeps running, and stores every batch exactly once', async () => {
+    const s = await newSource(t);
+    // Drops every connection of the API's pool again and again: terminated by the server on
+    // PostgreSQL (as a failover or an idle-session timeout would), the network cut on PGlite.
+    let dropping = true;
+    let drops = 0;
+    const dropper = (async () => {
+      const admin = t.testDb.target.kind === 'postgres' ? new pg.Client({ connectionString: t.testDb.options.url }) : null;
+      await admin?.connect();
+      while (dropping) {
+        if (admin) await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+        else {
+          await t.proxy!.cut();
+          await t.proxy!.restore();
+        }
+        drops++;
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      await admin?.end();
+    })();
+
+    const graphqlCodes = new Map<string, number>();
+    const reader = async () => {
+      while (dropping) {
+        const r = await t.gql(`{ paymentSuccess(direction: PAY_IN, from: "2023-01-09T00:00:00Z", to: "2023-01-16T00:00:00Z") { attempts } failureCodes { code } }`);
+        const code = r.errors ? String(r.errors[0]?.extensions?.code) : 'OK';
+        graphqlCodes.set(code, (graphqlCodes.get(code) ?? 0) + 1);
+      }
+    };
+    const statuses = new Map<number, number>();
+    let stored = 0;
+    const writer = async (w: number) => {
+      for (let b = 0; dropping; b++) {
+        const body = ndjson(Array.from({ length: 200 }, (_, i) => event(`drop-${w}-${b}-${i}`, minutesAgo(2))));
+        // A client retries on 503 (Retry-After) until the batch is in, as the docs ask.
+        for (let tries = 0; ; tries++) {
+          const r = await post(t, s.key, body);
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          if (r.status === 200) {
+            stored += r.body.accepted + r.body.duplicates;
+            break;
+          }
+          if (r.status !== 503 || tries > 50) return;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      }
+    };
+    const work = Promise.all([reader(), reader(), reader(), writer(1), writer(2)]);
+    await new Promise((r) => setTimeout(r, 2_500));
+    dropping = false;
+    await Promise.all([work, dropper]);
+
+    expect(drops).toBeGreaterThan(10);
+    expect([...graphqlCodes.keys()].filter((c) => c !== 'OK' && c !== 'SERVICE_UNAVAILABLE')).toEqual([]);
+    expect([...statuses.keys()].filter((c) => c !== 200 && c !== 503)).toEqual([]);
+    expect(graphqlCodes.get('OK') ?? 0).toBeGreaterThan(0);
+    expect(stored).toBeGreaterThan(0);
+    // Still serving, and every batch counted once: a retried batch's earlier attempt applied nothing.
+    let ready = 0;
+    for (let i = 0; i < 40 && ready !== 200; i++) {
+      ready = (await fetch(`${t.baseUrl}/readyz`)).status;
+      if (ready !== 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(ready).toBe(200);
+    expect(await count('SELECT count(*) AS n FROM payment_events WHERE source_id = $1', [s.id])).toBe(stored);
+    expect(await count('SELECT sum(events) AS n FROM payment_counts_minute WHERE source_id = $1', [s.id])).toBe(stored);
+  });
+});
