@@ -124,7 +124,7 @@ describe('connections dropped while requests run', () => {
           const r = await post(t, s.key, body);
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           if (r.status === 200) {
-            stored += r.body.accepted + r.body.duplicates;
+            stored += (r.body.accepted ?? 0) + (r.body.duplicates ?? 0);
             break;
           }
           if (r.status !== 503 || tries > 50) return;
