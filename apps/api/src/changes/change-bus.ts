@@ -23,6 +23,8 @@ const CHANNEL = 'tally_changes';
 export class ChangeBus {
   private readonly emitter = new EventEmitter();
   private listener: Listener | null = null;
+  /** Sends NOTIFYs without listening (startPublishing): a process with no subscribers of its own. */
+  private publishing = false;
   private readonly origin = randomUUID();
 
   constructor(
@@ -30,6 +32,15 @@ export class ChangeBus {
     private readonly log: Logger,
   ) {
     this.emitter.setMaxListeners(0);
+  }
+
+  /**
+   * For a process that writes but serves no subscribers (the file import): its commits notify
+   * the API processes of the same PostgreSQL database, as the API's own writes do. Nothing on
+   * the embedded database, which serves one process at a time.
+   */
+  startPublishing(): void {
+    this.publishing = this.db.kind === 'postgres' && !this.db.singleConnection;
   }
 
   start(): void {
@@ -55,12 +66,12 @@ export class ChangeBus {
 
   /** The NOTIFY a writer sends inside its own statement (null without a listener: see afterCommit). */
   notification(notice: ChangeNotice): Notification | null {
-    return this.listener ? { channel: CHANNEL, payload: JSON.stringify({ origin: this.origin, notice }) } : null;
+    return this.listener || this.publishing ? { channel: CHANNEL, payload: JSON.stringify({ origin: this.origin, notice }) } : null;
   }
 
   /** After the transaction committed. */
   afterCommit(notice: ChangeNotice): void {
-    if (!this.listener) this.emitter.emit('change', notice);
+    if (!this.listener && !this.publishing) this.emitter.emit('change', notice);
   }
 
   /**

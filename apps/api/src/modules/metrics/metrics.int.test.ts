@@ -1,3 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -5,6 +10,7 @@ import { dayOf } from '@tally/domain';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
 import { event, failed, minutesAgo, ndjson, newSource, post } from '../../testing/factories.js';
 import { Role } from '../auth/role.js';
+import { EXIT, parseImportArgs, runImport } from '../payments/import/import.command.js';
 
 let t: TestApp;
 let source: { id: string; key: string };
@@ -207,6 +213,30 @@ describe('metricUpdated', () => {
     await sub.waitFor(1, 2_000);
     expect(JSON.stringify(sub.errors)).toContain('BAD_USER_INPUT');
     await sub.close();
+  });
+
+  it('tells subscribers of events the file import commits, as the API ingest does', async () => {
+    if (t.db.kind === 'embedded' || t.testDb.target.kind === 'embedded') {
+      // The embedded database serves one process at a time: the import cannot run beside the API.
+      expect(t.db.listen('tally_changes', () => {}, () => {})).toBeNull();
+      return;
+    }
+    const viewer = await t.tokenFor(Role.VIEWER);
+    const sub = subscribe(t, viewer, ['payments.pay_in.attempts']);
+    const [initial] = await sub.waitFor(1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-import-notify-'));
+    try {
+      const file = path.join(dir, 'today.ndjson');
+      fs.writeFileSync(file, ndjson([event('imported-1', new Date(Date.now() - 1000)), event('imported-2', new Date(Date.now() - 2000))]));
+      const quiet = Object.assign(new PassThrough(), { write: () => true });
+      const code = await runImport(parseImportArgs(['payment-outcomes', '--source', source.id, file]), t.db, pino({ level: 'silent' }), { stdin: Readable.from(['']), stdout: quiet, stderr: quiet });
+      expect(code).toBe(EXIT.OK);
+      const got = await sub.waitFor(2, 5_000);
+      expect(got[1]).toMatchObject({ key: 'payments.pay_in.attempts', value: initial!.value! + 2, previousValue: initial!.value });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await sub.close();
+    }
   });
 
   it('reaches a subscriber on another API process of the same database', async () => {

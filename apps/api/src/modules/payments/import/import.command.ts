@@ -115,7 +115,10 @@ export async function runImport(args: ImportArgs, db: Database, log: Logger, io:
     rejects.on('error', (err) => (rejectsError ??= err));
   }
   const bar = !args.quiet && io.stderr.isTTY ? new ProgressLine(io.stderr) : null;
-  const ingest = new PaymentIngestService(db, new ChangeBus(db, log), log);
+  // Its commits notify the API's metricUpdated subscribers (on PostgreSQL, where the API runs alongside).
+  const changes = new ChangeBus(db, log);
+  changes.startPublishing();
+  const ingest = new PaymentIngestService(db, changes, log);
   const started = Date.now();
   let summary: ImportSummary;
   try {
