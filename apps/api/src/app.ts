@@ -84,6 +84,8 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
     schema,
     base,
     authenticate: (header) => services.auth.requirePrincipal(header),
+    // After AuthService's own handler (registered first) has forgotten cached tokens.
+    onCredentialsChange: (fn) => services.changes.on((n) => (n.topic === 'credentials' || n.topic === 'resync') && fn()),
     newLoaders,
     logger,
   });

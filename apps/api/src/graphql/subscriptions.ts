@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { isConnectionError } from '@tally/db';
 import type { Context } from '../context.js';
@@ -56,18 +57,39 @@ export function attachSubscriptions(opts: {
   schema: GraphQLSchema;
   base: BaseContext;
   authenticate: (header: unknown) => Promise<Principal>;
+  /** Registers a callback for "credentials may have been revoked" (in any process); returns its removal. */
+  onCredentialsChange: (fn: () => void) => () => void;
   newLoaders: () => Context['loaders'];
   logger: Logger;
 }) {
   const wsServer = new WebSocketServer({ server: opts.httpServer, path: '/graphql' });
   let seq = 0;
+  // Open connections and the header each authenticated with. A token is checked when a socket
+  // connects and again whenever credentials change: revoking a token closes its sockets at
+  // once, as it refuses its next HTTP request, instead of leaving a subscription streaming.
+  const open = new Map<WebSocket, unknown>();
+  const recheck = () => {
+    for (const [socket, header] of open) {
+      opts.authenticate(header).catch((err: unknown) => {
+        if (isConnectionError(err)) return; // unknown now; checked again on the next change
+        open.delete(socket);
+        opts.logger.info({ reason: (err as Error).message }, 'closing a subscription socket whose token is no longer valid');
+        socket.close(CloseCode.Forbidden, 'Forbidden: token revoked');
+      });
+    }
+  };
+  const stopRechecking = opts.onCredentialsChange(recheck);
   const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema: opts.schema,
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         try {
-          ctx.extra.principal = await opts.authenticate(params.authorization ?? params.Authorization);
+          const header = params.authorization ?? params.Authorization;
+          ctx.extra.principal = await opts.authenticate(header);
+          const socket = ctx.extra.socket;
+          open.set(socket, header);
+          socket.once('close', () => open.delete(socket));
           return true;
         } catch (err) {
           // An outage is not the client's fault: close as a server error so it retries.
@@ -90,6 +112,7 @@ export function attachSubscriptions(opts: {
   );
   return {
     async dispose() {
+      stopRechecking();
       await cleanup.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },

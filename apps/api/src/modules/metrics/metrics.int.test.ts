@@ -239,6 +239,22 @@ describe('metricUpdated', () => {
     }
   });
 
+  it('closes a subscription at once when its token is revoked', async () => {
+    const { token, secret } = await t.app.services.auth.createToken({ name: 'soon revoked', role: Role.VIEWER }, null);
+    const sub = subscribe(t, secret, ['payments.pay_in.attempts']);
+    await sub.waitFor(1);
+    const r = await t.gql('mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }', { id: token.id });
+    expect(r.errors).toBeUndefined();
+    for (let i = 0; i < 50 && sub.errors.length === 0; i++) await new Promise((res) => setTimeout(res, 100));
+    expect((sub.errors[0] as { code?: number } | undefined)?.code).toBe(4403);
+    // Nothing more reaches it.
+    const seen = sub.updates.length;
+    await post(t, source.key, ndjson([event('after-revoke', new Date(Date.now() - 1000))]));
+    await new Promise((res) => setTimeout(res, 1_500));
+    expect(sub.updates.length).toBe(seen);
+    await sub.close();
+  });
+
   it('reaches a subscriber on another API process of the same database', async () => {
     if (t.db.kind === 'embedded' || t.testDb.target.kind === 'embedded') {
       // The embedded database serves one process (one session, a pid lock): there are no
