@@ -13,6 +13,7 @@ import { isConnectionError, type Database } from '@tally/db';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { formatError } from './errors/format-error.js';
+import { requestGuardsPlugin } from './graphql/request-guards.js';
 import { attachSubscriptions } from './graphql/subscriptions.js';
 import { createLoaders } from './loaders.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -102,6 +103,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
       // Responses are per-token and never cached by HTTP caches, so @cacheControl hints have no
       // use here; the default cache-control plugin would wrap every field resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
+      requestGuardsPlugin(logger),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       { serverWillStart: async () => ({ drainServer: () => ws.dispose() }) },
       config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),

@@ -47,7 +47,8 @@ function argumentNameAt(error: GraphQLError): string | undefined {
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
-  const app = toAppError(original);
+  // A typed error raised outside a resolver (a request guard) travels as a GraphQLError's cause.
+  const app = toAppError(original) ?? (error instanceof GraphQLError && error.originalError instanceof AppError ? error.originalError : null);
   if (app) {
     const code: ErrorCode = app.code;
     return {
@@ -77,4 +78,16 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     path: formatted.path,
     extensions: { code: 'INTERNAL_SERVER_ERROR' },
   };
+}
+
+/** What formatError masks as INTERNAL_SERVER_ERROR, as the error to log; null for anything answered as itself. */
+export function maskedCause(error: unknown): unknown {
+  const original = unwrapResolverError(error);
+  if (toAppError(original)) return null;
+  if (error instanceof GraphQLError) {
+    if (error.originalError instanceof AppError) return null;
+    const code = error.extensions?.code;
+    if (typeof code === 'string' && FRAMEWORK_CODES.has(code)) return null;
+  }
+  return original;
 }

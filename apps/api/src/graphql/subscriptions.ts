@@ -1,12 +1,12 @@
 import type { Server } from 'node:http';
-import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { isConnectionError } from '@tally/db';
 import type { Context } from '../context.js';
-import { formatError } from '../errors/format-error.js';
+import { formatError, maskedCause } from '../errors/format-error.js';
 import type { Principal } from '../modules/auth/auth.service.js';
 
 type BaseContext = Omit<Context, 'loaders' | 'principal' | 'requestId'>;
@@ -45,6 +45,12 @@ function subscribeWithFreshLoaders(newLoaders: () => Context['loaders']) {
     };
     return events;
   };
+}
+
+/** A client sees INTERNAL_SERVER_ERROR only; the cause goes to the log. */
+function logMasked(logger: Logger, e: GraphQLError): void {
+  const cause = maskedCause(e);
+  if (cause) logger.error({ err: cause, path: e.path }, 'unexpected error in a subscription answered as INTERNAL_SERVER_ERROR');
 }
 
 /**
@@ -105,8 +111,8 @@ export function attachSubscriptions(opts: {
       }),
       subscribe: subscribeWithFreshLoaders(opts.newLoaders),
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
+        result.errors ? { ...result, errors: result.errors.map((e) => (logMasked(opts.logger, e), formatError(e.toJSON(), e))) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => (logMasked(opts.logger, e), formatError(e.toJSON(), e))),
     },
     wsServer,
   );

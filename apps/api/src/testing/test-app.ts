@@ -1,6 +1,6 @@
 import './provided-context.js';
 import { inject } from 'vitest';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { openDatabase, type Database } from '@tally/db';
 import { createTestDatabase, startTcpProxy, type TcpProxy, type TestDatabase } from '@tally/db/testing';
 import { createApp, type App } from '../app.js';
@@ -34,7 +34,7 @@ export interface TestApp {
  * A real API on a fresh database of this run's target (PostgreSQL or embedded PGlite),
  * migrated, listening on a free port, with an ADMIN token.
  */
-export async function startTestApp(opts: { viaProxy?: boolean; env?: Record<string, string>; shareDatabaseWith?: TestApp } = {}): Promise<TestApp> {
+export async function startTestApp(opts: { viaProxy?: boolean; env?: Record<string, string>; shareDatabaseWith?: TestApp; logger?: Logger } = {}): Promise<TestApp> {
   // A second API process on the same database (replicas); it leaves dropping it to the first.
   const shared = opts.shareDatabaseWith?.testDb;
   const testDb = shared ?? (await createTestDatabase(inject('testDatabase')));
@@ -52,7 +52,7 @@ export async function startTestApp(opts: { viaProxy?: boolean; env?: Record<stri
   }
   await db.migrate();
   const config: Config = parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', PORT: '0', ...opts.env });
-  const app = await createApp({ config, db, logger: pino({ level: 'silent' }) });
+  const app = await createApp({ config, db, logger: opts.logger ?? pino({ level: 'silent' }) });
   const port = await app.listen(0, '127.0.0.1');
   const baseUrl = `http://127.0.0.1:${port}`;
   const { secret: adminSecret } = await app.services.auth.createToken({ name: 'test admin', role: Role.ADMIN }, null);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
 
@@ -70,8 +71,9 @@ describe('graceful shutdown', () => {
 
 describe('errors never leak internals', () => {
   let t: TestApp;
+  const logged: { level: number; msg: string; err?: { message?: string; stack?: string } }[] = [];
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) }) });
   });
   afterAll(() => t.close());
 
@@ -82,9 +84,38 @@ describe('errors never leak internals', () => {
       const r = await t.gql('{ settings { timeZone } }');
       expect(r.errors?.[0]).toMatchObject({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       expect(JSON.stringify(r)).not.toMatch(/tz_broken|time_zone|SELECT|stack|\.ts:|\.js:/i);
+      // The cause is in the log, with its stack, for whoever runs the service.
+      const line = logged.find((l) => l.level === 50 && /INTERNAL_SERVER_ERROR/.test(l.msg));
+      expect(line?.err?.message).toMatch(/time_zone/);
+      expect(line?.err?.stack).toBeTruthy();
     } finally {
       await t.db.dataSource.query('ALTER TABLE settings RENAME COLUMN tz_broken TO time_zone');
     }
+  });
+
+  it('names the argument holding a NUL character instead of failing in the database', async () => {
+    logged.length = 0;
+    const v = await t.gql('mutation($i: CreateSourceInput!) { createSource(input: $i) { source { id } } }', { i: { name: 'a\u0000b', kind: 'PAYMENT_EVENTS' } });
+    expect(v.errors?.[0]).toMatchObject({ message: 'i.name: must not contain the NUL character (U+0000)', extensions: { code: 'BAD_USER_INPUT', field: 'i.name' } });
+    const lit = await t.gql('{ paymentSuccess(direction: PAY_IN, from: "2023-01-09T00:00:00Z", to: "2023-01-10T00:00:00Z", channel: "a\\u0000b") { attempts } }');
+    expect(lit.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'channel' });
+    const codes = await t.gql('mutation { classifyFailureCodes(input: [{ code: "X\\u0000", attribution: USER }]) { code } }');
+    expect(codes.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input' });
+    expect(logged.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
+  it('answers NOT_FOUND for an id that is not a UUID, and BAD_REQUEST for a subscription over HTTP', async () => {
+    const r = await t.gql('mutation { rotateSourceKey(id: "nope") { ingestKey } }');
+    expect(r.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const res = await fetch(`${t.baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminSecret}` },
+      body: JSON.stringify({ query: 'subscription { metricUpdated(keys: ["payments.pay_in.attempts"], period: DAY) { value } }' }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(body.errors[0]).toMatchObject({ extensions: { code: 'BAD_REQUEST' } });
+    expect(body.errors[0]!.message).toContain('WebSocket');
   });
 
   it('answers JSON 400 for a body that is not JSON, and 404 for unknown paths', async () => {

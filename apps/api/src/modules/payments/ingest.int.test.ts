@@ -369,6 +369,22 @@ describe('ingestPaymentOutcomes (GraphQL)', () => {
     expect((await t.gql(M, { s: s.id, e: [] }, viewer)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
+  it('rejects an event holding a NUL character alone, storing the others, as the HTTP ingest does', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(6);
+    const r = await t.gql<{ ingestPaymentOutcomes: { accepted: number; rejected: { line: number; field: string; reason: string }[] } }>(M, {
+      s: s.id,
+      e: [event('n1', at), event('n2', at, { channel: 'bad\u0000channel' }), event('n3', at)],
+    });
+    expect(r.errors).toBeUndefined();
+    expect(r.data?.ingestPaymentOutcomes.accepted).toBe(2);
+    expect(r.data?.ingestPaymentOutcomes.rejected).toEqual([expect.objectContaining({ line: 2, field: 'channel' })]);
+    expect(await stored(s.id)).toBe(2);
+    // The source id is still guarded: a NUL there is the request's error, named.
+    const bad = await t.gql(M, { s: 'x\u0000', e: [event('n4', at)] });
+    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 's' });
+  });
+
   it('refuses more than 1,000 events and an unknown source', async () => {
     const s = await newSource(t);
     const many = Array.from({ length: 1001 }, (_, i) => event(`m${i}`, minutesAgo(2)));

@@ -55,6 +55,7 @@ export class SourcesService {
 
   /** Issues a new key and revokes the previous ones at once. */
   async rotateKey(id: string): Promise<{ source: SourceEntity; ingestKey: string }> {
+    if (!UUID.test(id)) throw new NotFoundError('source', id);
     const rotated = await this.ds.transaction(async (m) => {
       const source = await m.getRepository(SourceEntity).findOneBy({ id });
       if (!source) throw new NotFoundError('source', id);

@@ -1,0 +1,98 @@
+import { GraphQLError, visit, type OperationDefinitionNode } from 'graphql';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Logger } from 'pino';
+import { BadInputError } from '../errors/app-errors.js';
+import { maskedCause } from '../errors/format-error.js';
+
+const NUL = '\u0000';
+
+/** The path (`input.name`, `events[3].id`) of the first string holding NUL inside `value`, or null. */
+function nulPath(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes(NUL) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = nulPath(value[i], `${path}[${i}]`);
+      if (p) return p;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const p = nulPath(v, `${path}.${k}`);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
+/**
+ * Arguments validated item by item, where a bad item is rejected alone and the rest stored
+ * (`ingestPaymentOutcomes(events:)`, like the HTTP ingest): the guard leaves them to it.
+ */
+const VALIDATED_PER_ITEM = new Set(['ingestPaymentOutcomes.events']);
+
+/**
+ * Refuses a request with the NUL character (U+0000) in any string argument or variable, naming
+ * it: PostgreSQL text cannot hold it, and the statement's failure would otherwise surface as an
+ * internal error. Checked once per operation, not per field.
+ */
+export function assertNoNul(operation: OperationDefinitionNode | undefined, variables: Record<string, unknown> | undefined): void {
+  if (!operation) return;
+  let literal: string | null = null;
+  const exempt = new Set<string>(); // variables used only by VALIDATED_PER_ITEM arguments
+  const used = new Set<string>();
+  const fields: string[] = [];
+  const args: { name: string; skip: boolean }[] = [];
+  visit(operation, {
+    Field: { enter: (node) => void fields.push(node.name.value), leave: () => void fields.pop() },
+    Argument: {
+      enter: (node) => void args.push({ name: node.name.value, skip: VALIDATED_PER_ITEM.has(`${fields.at(-1)}.${node.name.value}`) }),
+      leave: () => void args.pop(),
+    },
+    Variable: (node) => {
+      if (args.length === 0) return; // the declaration
+      (args.some((a) => a.skip) ? exempt : used).add(node.name.value);
+    },
+    StringValue: (node) => {
+      if (!literal && !args.some((a) => a.skip) && node.value.includes(NUL)) literal = args.at(-1)?.name ?? 'query';
+    },
+  });
+  for (const [name, value] of Object.entries(variables ?? {})) {
+    if (exempt.has(name) && !used.has(name)) continue;
+    const p = nulPath(value, name);
+    if (p) throw badInput(p);
+  }
+  if (literal) throw badInput(literal);
+}
+
+function badInput(field: string): GraphQLError {
+  return new GraphQLError(`${field}: must not contain the NUL character (U+0000)`, {
+    originalError: new BadInputError(field, 'must not contain the NUL character (U+0000)'),
+    extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+  });
+}
+
+/**
+ * Request guards and the log line of every masked error: a client sees only
+ * INTERNAL_SERVER_ERROR, so the cause (with its stack) goes to the log under the request's id.
+ */
+export function requestGuardsPlugin(logger: Logger): ApolloServerPlugin<{ log?: Logger }> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, request }) {
+          if (operation?.operation === 'subscription') {
+            throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) at /graphql, not over HTTP', {
+              extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+            });
+          }
+          assertNoNul(operation ?? undefined, request.variables);
+        },
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const e of errors) {
+            const cause = maskedCause(e);
+            if (cause) (contextValue?.log ?? logger).error({ err: cause, path: e.path }, 'unexpected error answered as INTERNAL_SERVER_ERROR');
+          }
+        },
+      };
+    },
+  };
+}
