@@ -97,10 +97,11 @@ describe('importPaymentOutcomes', () => {
     const summary = await importPaymentOutcomes(t.app.services.paymentIngest, src.id, Readable.from([Buffer.from(csv)]), { format: 'csv' });
     expect(summary.accepted).toBe(2);
     const byLine = Object.fromEntries(summary.rejections.map((r) => [r.line, r]));
-    expect(byLine[3]).toMatchObject({ id: 'c-3', field: 'amountMinor' });
-    expect(byLine[4]).toMatchObject({ code: 'malformed' });
-    expect(byLine[4]!.reason).toMatch(/record 4 is not valid CSV/);
-    expect(byLine[5]).toMatchObject({ id: 'c-5', field: 'failureCode' });
+    // Lines of the file: the header is line 1.
+    expect(byLine[4]).toMatchObject({ id: 'c-3', field: 'amountMinor' });
+    expect(byLine[5]).toMatchObject({ code: 'malformed' });
+    expect(byLine[5]!.reason).toMatch(/line 5 is not valid CSV/);
+    expect(byLine[6]).toMatchObject({ id: 'c-5', field: 'failureCode' });
     expect(summary.rejected).toBe(3);
     const rows: { id: string; channel: string; amount: string | null }[] = await t.db.dataSource.query(
       'SELECT event_id AS id, channel, amount_minor::text AS amount FROM payment_events WHERE source_id = $1 ORDER BY event_id',
@@ -117,6 +118,20 @@ describe('importPaymentOutcomes', () => {
     const csv = `id,when,direction,channel,status\nh-1,${OLD},PAY_IN,x,SUCCEEDED\n`;
     await expect(importPaymentOutcomes(t.app.services.paymentIngest, src.id, Readable.from([csv]), { format: 'csv' })).rejects.toThrow(/occurredAt/);
     expect(await figures(src.id)).toEqual({});
+  });
+
+  it('stops with status 1 on a file that is not CSV given --format csv, and on an empty CSV, writing nothing', async () => {
+    const src = await newSource(t);
+    const events = ndjson([event('nd-1', OLD), event('nd-2', OLD)]);
+    const wrong = await cli(['payment-outcomes', '--source', src.id, '--format', 'csv', file('not.csv', events)]);
+    expect(wrong.code).toBe(EXIT.FAILED);
+    expect(wrong.stderr).toMatch(/the first line is not a CSV header/);
+    const empty = await cli(['payment-outcomes', '--source', src.id, file('empty.csv', '')]);
+    expect(empty.code).toBe(EXIT.FAILED);
+    expect(empty.stderr).toMatch(/the CSV file is empty: it has no header row/);
+    expect(await figures(src.id)).toEqual({});
+    const activity: { rejected: number }[] = await t.db.dataSource.query('SELECT coalesce(sum(rejected), 0)::int AS rejected FROM source_ingest_stats WHERE source_id = $1', [src.id]);
+    expect(activity[0]!.rejected).toBe(0);
   });
 
   it('a re-run counts everything as duplicates and the figures do not move; gzip is told by its bytes', async () => {
@@ -223,7 +238,7 @@ describe('tally import payment-outcomes', () => {
     const r = await cli(['payment-outcomes', '--source', src.id, '--batch-size', '30', '--rejects', rejects, '-q', file('order.csv', rows.join('\n') + '\n')]);
     expect(r.stdout).toMatch(/197 accepted, 0 duplicates, 3 rejected/);
     const lines = fs.readFileSync(rejects, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { line: number }).line);
-    expect(lines).toEqual([50, 120, 150]);
+    expect(lines).toEqual([51, 121, 151]);
   });
 
   it('a corrupt gzip stops with status 1 and keeps the batches committed before it', async () => {

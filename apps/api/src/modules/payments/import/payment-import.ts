@@ -186,25 +186,33 @@ async function* ndjsonItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawIt
 }
 
 /**
- * CSV records (numbered from 1 after the header; blank lines skipped) as events: known columns
+ * CSV records, each numbered by the file line it ends on (its only line unless a quoted field
+ * spans lines; the header is line 1, blank lines count), as events: known columns
  * only, an empty cell is an absent field, `amountMinor` a number when it is written as one
  * (otherwise left as text for the validation to reject). A record that is not valid CSV (a
  * stray quote) is rejected alone; the parser resumes after it.
  */
 async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[]> {
-  let record = 0;
   const skipped: RawItem[] = [];
+  let header = false;
   const parser = parseCsv({
     bom: true,
-    columns: csvHeader,
+    columns: (names: string[]) => {
+      header = true;
+      return csvHeader(names);
+    },
     skip_empty_lines: true,
     relax_column_count: true, // a short record is rejected by the validation, naming the missing field
     skip_records_with_error: true,
-    // Both callbacks run in file order while parsing, so numbering here is exact.
-    on_record: (r: Record<string, string>): RawItem => ({ line: ++record, value: csvEvent(r) }),
+    // Both callbacks run in file order while parsing, with the parser's line count: numbers
+    // that match what an editor shows, and the parser's own messages.
+    on_record: (r: Record<string, string>, context: { lines: number }): RawItem => ({ line: context.lines, value: csvEvent(r) }),
     on_skip: (err: CsvError | undefined) => {
-      record++;
-      skipped.push({ line: record, malformed: `record ${record} is not valid CSV: ${err?.message ?? 'unreadable'}` });
+      // A header that is not CSV (an NDJSON file read with --format csv, say) stops the import:
+      // every line after it would be judged against columns that do not exist.
+      if (!header) throw new Error(`the first line is not a CSV header: ${err?.message ?? 'unreadable'}`);
+      const line = typeof err?.lines === 'number' ? err.lines : (skipped.at(-1)?.line ?? 0) + 1;
+      skipped.push({ line, malformed: `line ${line} is not valid CSV: ${err?.message ?? 'unreadable'}` });
       return undefined;
     },
   });
@@ -218,6 +226,7 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
     yield [item];
   }
   if (skipped.length) yield skipped.splice(0);
+  if (!header) throw new Error('the CSV file is empty: it has no header row');
 }
 
 /** Checks the header row; columns Tally does not know are dropped. */
