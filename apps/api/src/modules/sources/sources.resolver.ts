@@ -5,8 +5,10 @@ import { CreateSourceInput, Source, SourceActivity, SourceWithKey } from './sour
 
 @Resolver(() => Source)
 export class SourcesResolver {
-  @Authorized(Role.ADMIN)
-  @Query(() => [Source], { description: 'Every source, with its freshness and recent activity.' })
+  // Readable by every role: a dashboard shows how fresh its figures are, and an EDITOR needs a
+  // source's id to ingest through GraphQL. A source carries no secret; managing them is ADMIN's.
+  @Authorized(Role.VIEWER)
+  @Query(() => [Source], { description: 'Every source, with its freshness and recent activity (VIEWER).' })
   sources(@Ctx() ctx: Context): Promise<Source[]> {
     return ctx.services.sources.list() as Promise<Source[]>;
   }
