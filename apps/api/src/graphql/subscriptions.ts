@@ -100,6 +100,8 @@ export function attachSubscriptions(opts: {
         } catch (err) {
           // An outage is not the client's fault: close as a server error so it retries.
           if (isConnectionError(err)) throw err;
+          // graphql-ws would close with a bare "Forbidden"; say why (a close reason holds 123 bytes).
+          ctx.extra.socket.close(CloseCode.Forbidden, Buffer.from(`Forbidden: ${(err as Error).message}`).subarray(0, 123).toString());
           return false;
         }
       },

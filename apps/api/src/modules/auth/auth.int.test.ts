@@ -135,9 +135,9 @@ describe('subscriptions', () => {
     });
   }
 
-  it('closes the socket with 4403 when the token is missing or wrong', async () => {
-    expect((await connect(undefined)).code).toBe(4403);
-    expect((await connect({ authorization: 'Bearer tly_wrongwrongwrongwrong' })).code).toBe(4403);
+  it('closes the socket with 4403 and the reason when the token is missing or wrong', async () => {
+    expect(await connect(undefined)).toEqual({ code: 4403, reason: expect.stringMatching(/^Forbidden: authentication required/) });
+    expect(await connect({ authorization: 'Bearer tly_wrongwrongwrongwrong' })).toEqual({ code: 4403, reason: expect.stringMatching(/^Forbidden: .*invalid token/) });
     expect((await connect({ authorization: 'garbage' })).code).toBe(4403);
   });
 
