@@ -222,7 +222,8 @@ describe('POST /v1/ingest/payment-outcomes', () => {
   });
 
   it('refuses whole requests clearly and applies nothing', async () => {
-    const s = await newSource(t);
+    const name = `whole-${Math.random().toString(36).slice(2, 8)}`;
+    const s = await newSource(t, name);
     const body = ndjson([event('w1', minutesAgo(3))]);
     const noKey = await post(t, null, body);
     expect(noKey.status).toBe(401);
@@ -240,7 +241,9 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     const bomb = await post(t, s.key, Buffer.alloc(1024 * 1024, 0x20), { gzip: true });
     expect(bomb.status).toBe(413);
     const other = await newSource(t);
-    expect((await post(t, s.key, body, { headers: { 'x-tally-source': other.id } })).status).toBe(403);
+    const wrong = await post(t, s.key, body, { headers: { 'x-tally-source': other.id } });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.error).toMatch(/belongs to another source/);
 
     const rotated = await t.gql<{ rotateSourceKey: { ingestKey: string } }>('mutation($id: ID!) { rotateSourceKey(id: $id) { ingestKey } }', { id: s.id });
     const old = await post(t, s.key, body);
@@ -248,6 +251,10 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     expect(old.body.error).toMatch(/revoked/);
     expect(await stored(s.id)).toBe(0);
     expect((await post(t, rotated.data!.rotateSourceKey.ingestKey, body)).body).toMatchObject({ accepted: 1 });
+    // The header may name the key's own source by id or by name.
+    for (const own of [s.id, name]) {
+      expect((await post(t, rotated.data!.rotateSourceKey.ingestKey, body, { headers: { 'x-tally-source': own } })).body).toMatchObject({ accepted: 0, duplicates: 1 });
+    }
   });
 });
 
