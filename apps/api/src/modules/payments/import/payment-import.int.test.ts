@@ -92,17 +92,20 @@ describe('importPaymentOutcomes', () => {
       `c-1,${OLD},PAY_OUT,"bank, transfer",SUCCEEDED,,1234,CNY,"ACME, Inc."\r\n` +
       `c-2,${OLD},PAY_OUT,icbc,FAILED,BANK_TIMEOUT,,,x\r\n` +
       `c-3,${OLD},PAY_OUT,icbc,SUCCEEDED,,12.5,CNY,x\r\n` + // fractional amount: rejected naming the field
-      `c-4,${OLD},PAY_OUT,ic"bc,FAILED,X,,,x\r\n` + // a quote inside an unquoted field: not CSV
-      `c-5,${OLD},PAY_OUT,icbc,FAILED,,,,x\r\n`; // failure without code
+      `c-4,${OLD},PAY_OUT,icbc,"FAILED"x,X,,,x\r\n` + // text after a closing quote: kept as text, so an unknown status
+      `c-5,${OLD},PAY_OUT,icbc,FAILED,,,,x\r\n` + // failure without code
+      `c-6,${OLD},PAY_OUT,ic"bc,SUCCEEDED,,,,x\r\n` + // a quote inside an unquoted field: text
+      `c-7,${OLD},PAY_OUT,"icbc,SUCCEEDED,,,,x\r\n`; // a quote left open to the end: unreadable
     const summary = await importPaymentOutcomes(t.app.services.paymentIngest, src.id, Readable.from([Buffer.from(csv)]), { format: 'csv' });
-    expect(summary.accepted).toBe(2);
+    expect(summary.accepted).toBe(3);
     const byLine = Object.fromEntries(summary.rejections.map((r) => [r.line, r]));
     // Lines of the file: the header is line 1.
     expect(byLine[4]).toMatchObject({ id: 'c-3', field: 'amountMinor' });
-    expect(byLine[5]).toMatchObject({ code: 'malformed' });
-    expect(byLine[5]!.reason).toMatch(/line 5 is not valid CSV/);
+    expect(byLine[5]).toMatchObject({ id: 'c-4', field: 'status' });
     expect(byLine[6]).toMatchObject({ id: 'c-5', field: 'failureCode' });
-    expect(summary.rejected).toBe(3);
+    expect(byLine[8]).toMatchObject({ code: 'malformed' });
+    expect(byLine[8]!.reason).toMatch(/line 8 is not valid CSV: Quote Not Closed/);
+    expect(summary.rejected).toBe(4);
     const rows: { id: string; channel: string; amount: string | null }[] = await t.db.dataSource.query(
       'SELECT event_id AS id, channel, amount_minor::text AS amount FROM payment_events WHERE source_id = $1 ORDER BY event_id',
       [src.id],
@@ -110,6 +113,7 @@ describe('importPaymentOutcomes', () => {
     expect(rows).toEqual([
       { id: 'c-1', channel: 'bank, transfer', amount: '1234' },
       { id: 'c-2', channel: 'icbc', amount: null },
+      { id: 'c-6', channel: 'ic"bc', amount: null },
     ]);
   });
 
@@ -125,7 +129,7 @@ describe('importPaymentOutcomes', () => {
     const events = ndjson([event('nd-1', OLD), event('nd-2', OLD)]);
     const wrong = await cli(['payment-outcomes', '--source', src.id, '--format', 'csv', file('not.csv', events)]);
     expect(wrong.code).toBe(EXIT.FAILED);
-    expect(wrong.stderr).toMatch(/the first line is not a CSV header/);
+    expect(wrong.stderr).toMatch(/CSV header/);
     const empty = await cli(['payment-outcomes', '--source', src.id, file('empty.csv', '')]);
     expect(empty.code).toBe(EXIT.FAILED);
     expect(empty.stderr).toMatch(/the CSV file is empty: it has no header row/);
@@ -230,7 +234,7 @@ describe('tally import payment-outcomes', () => {
     const src = await newSource(t);
     const rows = ['id,occurredAt,direction,channel,status'];
     for (let i = 1; i <= 200; i++) {
-      if (i === 50 || i === 150) rows.push(`q-${i},${OLD},PAY_IN,ic"bc,SUCCEEDED`);
+      if (i === 50 || i === 150) rows.push(`q-${i},${OLD},PAY_IN,x,"SUCCEEDED"?`); // a stray quote: every later record still read
       else if (i === 120) rows.push(`q-${i},${OLD},PAY_IN,x,MAYBE`);
       else rows.push(`q-${i},${OLD},PAY_IN,x,SUCCEEDED`);
     }

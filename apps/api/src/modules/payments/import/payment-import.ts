@@ -189,12 +189,13 @@ async function* ndjsonItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawIt
  * CSV records, each numbered by the file line it ends on (its only line unless a quoted field
  * spans lines; the header is line 1, blank lines count), as events: known columns
  * only, an empty cell is an absent field, `amountMinor` a number when it is written as one
- * (otherwise left as text for the validation to reject). A record that is not valid CSV (a
- * stray quote) is rejected alone; the parser resumes after it.
+ * (otherwise left as text for the validation to reject). Stray quotes are text; a record the
+ * parser cannot read (a quote left open to the end of the file) is rejected as malformed.
  */
 async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[]> {
   const skipped: RawItem[] = [];
   let header = false;
+  let lastLine = 1; // the line the latest record (or the header) ended on
   const parser = parseCsv({
     bom: true,
     columns: (names: string[]) => {
@@ -203,15 +204,25 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
     },
     skip_empty_lines: true,
     relax_column_count: true, // a short record is rejected by the validation, naming the missing field
+    // A quote inside an unquoted field, or text after a closing quote, is kept as text (as
+    // spreadsheet programs read it) and the record is judged by the validation alone: strict
+    // parsing lost its place after `…,"bad"x,…` and swallowed every record to the end of the file.
+    relax_quotes: true,
     skip_records_with_error: true,
     // Both callbacks run in file order while parsing, with the parser's line count: numbers
     // that match what an editor shows, and the parser's own messages.
-    on_record: (r: Record<string, string>, context: { lines: number }): RawItem => ({ line: context.lines, value: csvEvent(r) }),
+    on_record: (r: Record<string, string>, context: { lines: number }): RawItem => {
+      lastLine = context.lines;
+      return { line: context.lines, value: csvEvent(r) };
+    },
     on_skip: (err: CsvError | undefined) => {
       // A header that is not CSV (an NDJSON file read with --format csv, say) stops the import:
       // every line after it would be judged against columns that do not exist.
       if (!header) throw new Error(`the first line is not a CSV header: ${err?.message ?? 'unreadable'}`);
-      const line = typeof err?.lines === 'number' ? err.lines : (skipped.at(-1)?.line ?? 0) + 1;
+      // The parser's count is where it gave up (for a quote never closed, the end of the file);
+      // the record began on the line after the previous one.
+      const line = lastLine + 1;
+      lastLine = typeof err?.lines === 'number' ? err.lines : line;
       skipped.push({ line, malformed: `line ${line} is not valid CSV: ${err?.message ?? 'unreadable'}` });
       return undefined;
     },
