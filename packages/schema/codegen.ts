@@ -13,7 +13,7 @@ const config: CodegenConfig = {
     'src/generated/': {
       preset: 'client',
       config: {
-        scalars: { Date: 'string', DateTime: 'string' },
+        scalars: { Date: 'string', DateTime: 'string', SafeInt: 'number' },
         enumsAsTypes: true,
         useTypeImports: true,
       },

@@ -25,6 +25,7 @@ function fail(message: string, code = 1): never {
 
 
 async function migrate(direction: string | undefined): Promise<void> {
+  if (direction !== undefined && direction !== 'up' && direction !== 'down') fail(USAGE, 2);
   const config = parseConfig();
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, applicationName: 'tally-migrate' });
   try {

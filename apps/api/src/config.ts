@@ -9,7 +9,15 @@ const schema = z
     TALLY_DATA_DIR: z.string().min(1).default('./.tally'),
     PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
     HOST: z.string().min(1).default('0.0.0.0'),
-    TALLY_ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+    // Trimmed (a secret file or `echo` leaves a newline), then it must be what a client can send
+    // in "Authorization: Bearer <token>": printable ASCII without spaces, as parseBearer reads it.
+    TALLY_ADMIN_TOKEN: z
+      .string()
+      .trim()
+      .min(24, 'must be at least 24 characters')
+      .max(512, 'must be at most 512 characters')
+      .regex(/^[!-~]+$/, 'must be printable ASCII without spaces (it is sent as "Authorization: Bearer <token>")')
+      .optional(),
     TALLY_DEMO: z.enum(['on', 'off']).optional(),
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -24,7 +32,7 @@ const schema = z
     port: e.PORT,
     host: e.HOST,
     adminToken: e.TALLY_ADMIN_TOKEN,
-    // The demo week is loaded by default only where nobody's real data can be: the embedded store.
+    // The demo quarter is loaded by default only where nobody's real data can be: the embedded store.
     demo: (e.TALLY_DEMO ?? (e.DATABASE_URL ? 'off' : 'on')) === 'on',
     nodeEnv: e.NODE_ENV,
     production: e.NODE_ENV === 'production',

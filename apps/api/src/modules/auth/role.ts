@@ -10,7 +10,7 @@ export enum Role {
 
 registerEnumType(Role, {
   name: 'Role',
-  description: 'VIEWER reads and subscribes; EDITOR also writes projects, incidents, reflections and reports; ADMIN also manages sources, tokens and settings.',
+  description: 'VIEWER reads and subscribes; EDITOR also writes data (payment outcomes through GraphQL, failure-code classifications); ADMIN also manages sources, tokens and settings.',
 });
 
 export function roleRank(role: RoleName | Role): number {
