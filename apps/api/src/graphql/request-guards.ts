@@ -1,4 +1,4 @@
-import { GraphQLError, visit, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, visit, type DocumentNode } from 'graphql';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from 'pino';
 import { BadInputError } from '../errors/app-errors.js';
@@ -34,14 +34,15 @@ const VALIDATED_PER_ITEM = new Set(['ingestPaymentOutcomes.events']);
  * it: PostgreSQL text cannot hold it, and the statement's failure would otherwise surface as an
  * internal error. Checked once per operation, not per field.
  */
-export function assertNoNul(operation: OperationDefinitionNode | undefined, variables: Record<string, unknown> | undefined): void {
-  if (!operation) return;
+export function assertNoNul(document: DocumentNode | undefined, variables: Record<string, unknown> | undefined): void {
+  if (!document) return;
   let literal: string | null = null;
   const exempt = new Set<string>(); // variables used only by VALIDATED_PER_ITEM arguments
   const used = new Set<string>();
   const fields: string[] = [];
   const args: { name: string; skip: boolean }[] = [];
-  visit(operation, {
+  // The whole document: the operation and the fragments it spreads.
+  visit(document, {
     Field: { enter: (node) => void fields.push(node.name.value), leave: () => void fields.pop() },
     Argument: {
       enter: (node) => void args.push({ name: node.name.value, skip: VALIDATED_PER_ITEM.has(`${fields.at(-1)}.${node.name.value}`) }),
@@ -78,13 +79,13 @@ export function requestGuardsPlugin(logger: Logger): ApolloServerPlugin<{ log?: 
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ operation, request }) {
+        async didResolveOperation({ document, operation, request }) {
           if (operation?.operation === 'subscription') {
             throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) at /graphql, not over HTTP', {
               extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
             });
           }
-          assertNoNul(operation ?? undefined, request.variables);
+          assertNoNul(document, request.variables);
         },
         async didEncounterErrors({ errors, contextValue }) {
           for (const e of errors) {

@@ -100,6 +100,8 @@ describe('errors never leak internals', () => {
     const lit = await t.gql('{ paymentSuccess(direction: PAY_IN, from: "2023-01-09T00:00:00Z", to: "2023-01-10T00:00:00Z", channel: "a\\u0000b") { attempts } }');
     expect(lit.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'channel' });
     const codes = await t.gql('mutation { classifyFailureCodes(input: [{ code: "X\\u0000", attribution: USER }]) { code } }');
+    const inFragment = await t.gql('query { ...F } fragment F on Query { paymentSuccess(direction: PAY_IN, from: "2023-01-09T00:00:00Z", to: "2023-01-10T00:00:00Z", channel: "\\u0000") { attempts } }');
+    expect(inFragment.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'channel' });
     expect(codes.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input' });
     expect(logged.filter((l) => l.level >= 50)).toEqual([]);
   });
