@@ -94,8 +94,11 @@ export function attachSubscriptions(opts: {
           const header = params.authorization ?? params.Authorization;
           ctx.extra.principal = await opts.authenticate(header);
           const socket = ctx.extra.socket;
-          open.set(socket, header);
-          socket.once('close', () => open.delete(socket));
+          // A socket that closed while its token was being checked has no 'close' left to come.
+          if (socket.readyState === socket.OPEN) {
+            open.set(socket, header);
+            socket.once('close', () => open.delete(socket));
+          }
           return true;
         } catch (err) {
           // An outage is not the client's fault: close as a server error so it retries.
