@@ -27,8 +27,8 @@ interface Candidate {
   line: number;
   /** Later lines of the request with the same id and content. */
   repeats?: number[];
-  /** Later lines of the request with the same id and other content, and the first field that differs from this line's. */
-  variants?: { line: number; event: PaymentEventRow; field: string }[];
+  /** Later lines of the request with the same id and other content, each with its conflict against this line. */
+  variants?: { line: number; event: PaymentEventRow; conflict: IngestRejection }[];
 }
 
 interface Prepared {
@@ -157,8 +157,9 @@ export class PaymentIngestService {
           repeats++;
           (first.repeats ??= []).push(line);
         } else {
-          (first.variants ??= []).push({ line, event, field });
-          variantConflicts.push(inRequestConflict(first, line, field));
+          const conflict = inRequestConflict(first, line, field);
+          (first.variants ??= []).push({ line, event, conflict });
+          variantConflicts.push(conflict);
         }
       }
       i = j;
@@ -200,7 +201,7 @@ export class PaymentIngestService {
           if (inserted.has(c.event.id)) {
             // Stored now from its first line: the repeats are duplicates, the variants conflict with it.
             duplicates += c.repeats?.length ?? 0;
-            for (const v of c.variants ?? []) conflicts.push(inRequestConflict(c, v.line, v.field));
+            for (const v of c.variants ?? []) conflicts.push(v.conflict);
             continue;
           }
           // Already ingested (or, in a race, stored by another request in a way not found): each line against the stored version.
