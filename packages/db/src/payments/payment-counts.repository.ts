@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { Pool } from 'pg';
 import type { EntityManager } from 'typeorm';
 import type { Direction } from './payment-events.repository.js';
 
@@ -11,21 +13,47 @@ export interface CountRow {
   lastOccurredAt: Date;
 }
 
-interface RawCountRow {
-  /** Days since 1970-01-01 (day rows), epoch milliseconds of the bin (minute rows), or null. */
-  key: string | number | null;
-  channel: string;
-  failure_code: string;
-  events: string;
-  /** Epoch milliseconds (floor), as text. */
-  last_occurred_at: string;
-}
+/**
+ * A row as the reads below send it, inside one JSON array: [time key, channel, failure code,
+ * events, newest event]. The time key is days since 1970-01-01 (day rows), epoch milliseconds
+ * of the bin (minute rows), or null (a total); the newest event is in epoch milliseconds (floor).
+ */
+type RawCountRow = [key: number | null, channel: string, failureCode: string, events: number, lastOccurredAtMs: number];
 
 // Instants and dates cross the wire as numbers: PostgreSQL formats a timestamptz (and
 // to_char a date) in the session's zone at about a microsecond a value, and node-postgres
 // parses timestamps back with regular expressions; on a 30-day series by channel these were
 // most of the read's CPU. Whole milliseconds, truncated as node-postgres does.
-const EPOCH_MS = (expr: string) => `floor(extract(epoch FROM ${expr}) * 1000)::int8::text`;
+const EPOCH_MS = (expr: string) => `floor(extract(epoch FROM ${expr}) * 1000)::int8`;
+
+// Each read answers with one row holding all its groups as a JSON array of arrays:
+// node-postgres decodes every field of every row into a string on its own (≈ 0.3 µs each,
+// 1,260 for a 30-day series by channel), where one JSON.parse of the whole answer is a
+// fraction of that (docs/benchmarks.md). Sums of counters are exact integers far below 2^53.
+const AS_JSON = (columns: string, from: string) => `SELECT coalesce(json_agg(json_build_array(${columns})), '[]')::text AS j FROM (${from}) AS g`;
+
+function parseJsonRows<T>(rows: { j: string }[]): T[] {
+  return JSON.parse(rows[0]?.j ?? '[]') as T[];
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Runs a read as a named (prepared) statement when `m` is not inside a transaction, so that
+ * PostgreSQL parses and plans it once per connection instead of on every call (≈ 0.2–0.4 ms of
+ * a ≈ 1.3 ms day read, docs/benchmarks.md). Only for statements whose generic plan is as good as
+ * a custom one: an index range scan of the day table with no optional (`$n IS NULL OR …`)
+ * filter, which would make the generic plan a nested loop. Inside a transaction, as usual.
+ */
+async function preparedRead(m: EntityManager, text: string, values: unknown[]): Promise<{ j: string }[]> {
+  const pool = m.queryRunner ? undefined : (m.connection.driver as unknown as { master?: Pool }).master;
+  if (!pool) return m.query(text, values);
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `tally_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`));
+  // What TypeORM does for its own statements: tests count the statements of a request with it.
+  m.connection.logger.logQuery(text, values);
+  return (await pool.query({ name, text, values })).rows as { j: string }[];
+}
 
 const DAY_MS = 86_400_000;
 
@@ -42,23 +70,19 @@ function isoDate(daysSinceEpoch: number): string {
 }
 
 /** Formats a row's time key (a number, or null for a total), each distinct one once. */
-function keyFormatter(key: (k: number) => string): (raw: string | number | null) => string {
+function keyFormatter(key: (k: number) => string): (raw: number | null) => string {
   const keys = new Map<number, string>();
   return (raw) => {
     if (raw === null) return '';
-    const n = Number(raw);
-    let k = keys.get(n);
-    if (k === undefined) keys.set(n, (k = key(n)));
+    let k = keys.get(raw);
+    if (k === undefined) keys.set(raw, (k = key(raw)));
     return k;
   };
 }
 
 function toRows(raw: RawCountRow[], key: (k: number) => string): CountRow[] {
   const format = keyFormatter(key);
-  return raw.map((r) => {
-    const k = format(r.key);
-    return { key: k, channel: r.channel, failureCode: r.failure_code, events: Number(r.events), lastOccurredAt: new Date(Number(r.last_occurred_at)) };
-  });
+  return raw.map(([k, channel, failureCode, events, last]) => ({ key: format(k), channel, failureCode, events, lastOccurredAt: new Date(last) }));
 }
 
 /** Local days `[fromDate, toDate)` of the day table, grouped by day (or not), channel and code. */
@@ -67,13 +91,14 @@ export async function readDayCounts(
   q: { direction: Direction; fromDate: string; toDate: string; channel?: string | null; perDay: boolean },
 ): Promise<CountRow[]> {
   const key = q.perDay ? `local_date - date '1970-01-01'` : 'NULL::int';
-  const raw: RawCountRow[] = await m.query(
-    `SELECT ${key} AS key, channel, failure_code, sum(events)::text AS events, ${EPOCH_MS('max(last_occurred_at)')} AS last_occurred_at
+  const sql = AS_JSON(
+    'key, channel, failure_code, events, last_ms',
+    `SELECT ${key} AS key, channel, failure_code, sum(events) AS events, ${EPOCH_MS('max(last_occurred_at)')} AS last_ms
        FROM payment_counts_day
-      WHERE direction = $1 AND local_date >= $2::date AND local_date < $3::date AND ($4::text IS NULL OR channel = $4)
+      WHERE direction = $1 AND local_date >= $2::date AND local_date < $3::date${q.channel != null ? ' AND channel = $4' : ''}
       GROUP BY 1, 2, 3`,
-    [q.direction, q.fromDate, q.toDate, q.channel ?? null],
   );
+  const raw = parseJsonRows<RawCountRow>(await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])]));
   return toRows(raw, isoDate);
 }
 
@@ -89,41 +114,34 @@ export interface ClassTotalsRow {
   lastOccurredAt: Date;
 }
 
-interface RawClassTotalsRow {
-  key: string | number | null;
-  channel: string | null;
-  succeeded: string | null;
-  user_failures: string | null;
-  system_failures: string | null;
-  attempts: string;
-  last_occurred_at: string;
-}
+/** [time key (as in RawCountRow), channel, succeeded, user failures, system failures, attempts, newest event]. */
+type RawClassTotalsRow = [key: number | null, channel: string | null, succeeded: number | null, userFailures: number | null, systemFailures: number | null, attempts: number, lastOccurredAtMs: number];
 
 // Attribution is applied here, at read time, by joining the failure-code catalog in the same
 // snapshot: a code missing from it or marked UNCLASSIFIED counts as unclassified. Summing by
 // class in the database sends one row per (time key, channel) instead of one per failure code
 // too: a 30-day series by channel reads 180 rows instead of ~1,400 (docs/benchmarks.md).
-const CLASS_SUMS = `sum(c.events) FILTER (WHERE c.failure_code = '')::text AS succeeded,
-       sum(c.events) FILTER (WHERE f.attribution = 'USER')::text AS user_failures,
-       sum(c.events) FILTER (WHERE f.attribution = 'SYSTEM')::text AS system_failures,
-       sum(c.events)::text AS attempts`;
+const CLASS_SUMS = `sum(c.events) FILTER (WHERE c.failure_code = '') AS succeeded,
+       sum(c.events) FILTER (WHERE f.attribution = 'USER') AS user_failures,
+       sum(c.events) FILTER (WHERE f.attribution = 'SYSTEM') AS system_failures,
+       sum(c.events) AS attempts`;
+const CLASS_COLUMNS = 'key, channel, succeeded, user_failures, system_failures, attempts, last_ms';
 const JOIN_CODES = `LEFT JOIN failure_codes f ON f.code = c.failure_code AND c.failure_code <> ''`;
 
 function toClassRows(raw: RawClassTotalsRow[], key: (k: number) => string): ClassTotalsRow[] {
   const format = keyFormatter(key);
-  return raw.map((r) => {
-    const k = format(r.key);
-    const succeeded = r.succeeded === null ? 0 : Number(r.succeeded);
-    const userFailures = r.user_failures === null ? 0 : Number(r.user_failures);
-    const systemFailures = r.system_failures === null ? 0 : Number(r.system_failures);
+  return raw.map(([k, channel, s, u, f, attempts, last]) => {
+    const succeeded = s ?? 0;
+    const userFailures = u ?? 0;
+    const systemFailures = f ?? 0;
     return {
-      key: k,
-      channel: r.channel,
+      key: format(k),
+      channel,
       succeeded,
       userFailures,
       systemFailures,
-      unclassifiedFailures: Number(r.attempts) - succeeded - userFailures - systemFailures,
-      lastOccurredAt: new Date(Number(r.last_occurred_at)),
+      unclassifiedFailures: attempts - succeeded - userFailures - systemFailures,
+      lastOccurredAt: new Date(last),
     };
   });
 }
@@ -138,13 +156,14 @@ export async function readDayTotals(
 ): Promise<ClassTotalsRow[]> {
   const key = q.perDay ? `c.local_date - date '1970-01-01'` : 'NULL::int';
   const channel = q.perChannel ? 'c.channel' : 'NULL::text';
-  const raw: RawClassTotalsRow[] = await m.query(
-    `SELECT ${key} AS key, ${channel} AS channel, ${CLASS_SUMS}, ${EPOCH_MS('max(c.last_occurred_at)')} AS last_occurred_at
+  const sql = AS_JSON(
+    CLASS_COLUMNS,
+    `SELECT ${key} AS key, ${channel} AS channel, ${CLASS_SUMS}, ${EPOCH_MS('max(c.last_occurred_at)')} AS last_ms
        FROM payment_counts_day c ${JOIN_CODES}
-      WHERE c.direction = $1 AND c.local_date >= $2::date AND c.local_date < $3::date AND ($4::text IS NULL OR c.channel = $4)
+      WHERE c.direction = $1 AND c.local_date >= $2::date AND c.local_date < $3::date${q.channel != null ? ' AND c.channel = $4' : ''}
       GROUP BY 1, 2`,
-    [q.direction, q.fromDate, q.toDate, q.channel ?? null],
   );
+  const raw = parseJsonRows<RawClassTotalsRow>(await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])]));
   return toClassRows(raw, isoDate);
 }
 
@@ -159,14 +178,18 @@ export async function readMinuteTotals(
   if (q.ranges.length === 0) return [];
   const bin = q.binSeconds ? `date_bin(make_interval(secs => $5), c.bucket, $6::timestamptz)` : 'NULL::timestamptz';
   const channel = q.perChannel ? 'c.channel' : 'NULL::text';
-  const raw: RawClassTotalsRow[] = await m.query(
-    `SELECT ${EPOCH_MS('bin')} AS key, channel, succeeded, user_failures, system_failures, attempts, ${EPOCH_MS('last_occurred_at')} AS last_occurred_at
-       FROM (SELECT ${bin} AS bin, ${channel} AS channel, ${CLASS_SUMS}, max(c.last_occurred_at) AS last_occurred_at
-               FROM payment_counts_minute c
-               JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS r(f, t) ON c.bucket >= r.f AND c.bucket < r.t
-               ${JOIN_CODES}
-              WHERE c.direction = $1 AND ($4::text IS NULL OR c.channel = $4)
-              GROUP BY 1, 2) AS g`,
+  // Unnamed: its generic plan would not know how many ranges the arrays hold.
+  const rows: { j: string }[] = await m.query(
+    AS_JSON(
+      CLASS_COLUMNS,
+      `SELECT ${EPOCH_MS('bin')} AS key, channel, succeeded, user_failures, system_failures, attempts, ${EPOCH_MS('last_occurred_at')} AS last_ms
+         FROM (SELECT ${bin} AS bin, ${channel} AS channel, ${CLASS_SUMS}, max(c.last_occurred_at) AS last_occurred_at
+                 FROM payment_counts_minute c
+                 JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS r(f, t) ON c.bucket >= r.f AND c.bucket < r.t
+                 ${JOIN_CODES}
+                WHERE c.direction = $1 AND ($4::text IS NULL OR c.channel = $4)
+                GROUP BY 1, 2) AS b`,
+    ),
     [
       q.direction,
       q.ranges.map((r) => r.from.toISOString()),
@@ -175,7 +198,7 @@ export async function readMinuteTotals(
       ...(q.binSeconds ? [q.binSeconds, q.origin.toISOString()] : []),
     ],
   );
-  return toClassRows(raw, (ms) => new Date(ms).toISOString());
+  return toClassRows(parseJsonRows<RawClassTotalsRow>(rows), (ms) => new Date(ms).toISOString());
 }
 
 /**
@@ -188,13 +211,16 @@ export async function readMinuteCounts(
 ): Promise<CountRow[]> {
   if (q.ranges.length === 0) return [];
   const bin = q.binSeconds ? `date_bin(make_interval(secs => $5), bucket, $6::timestamptz)` : 'NULL::timestamptz';
-  const raw: RawCountRow[] = await m.query(
-    `SELECT ${EPOCH_MS('bin')} AS key, channel, failure_code, events, ${EPOCH_MS('last_occurred_at')} AS last_occurred_at
-       FROM (SELECT ${bin} AS bin, channel, failure_code, sum(events)::text AS events, max(last_occurred_at) AS last_occurred_at
-               FROM payment_counts_minute
-               JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS r(f, t) ON bucket >= r.f AND bucket < r.t
-              WHERE direction = $1 AND ($4::text IS NULL OR channel = $4)
-              GROUP BY 1, 2, 3) AS g`,
+  const rows: { j: string }[] = await m.query(
+    AS_JSON(
+      'key, channel, failure_code, events, last_ms',
+      `SELECT ${EPOCH_MS('bin')} AS key, channel, failure_code, events, ${EPOCH_MS('last_occurred_at')} AS last_ms
+         FROM (SELECT ${bin} AS bin, channel, failure_code, sum(events) AS events, max(last_occurred_at) AS last_occurred_at
+                 FROM payment_counts_minute
+                 JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS r(f, t) ON bucket >= r.f AND bucket < r.t
+                WHERE direction = $1 AND ($4::text IS NULL OR channel = $4)
+                GROUP BY 1, 2, 3) AS b`,
+    ),
     [
       q.direction,
       q.ranges.map((r) => r.from.toISOString()),
@@ -203,5 +229,5 @@ export async function readMinuteCounts(
       ...(q.binSeconds ? [q.binSeconds, q.origin.toISOString()] : []),
     ],
   );
-  return toRows(raw, (ms) => new Date(ms).toISOString());
+  return toRows(parseJsonRows<RawCountRow>(rows), (ms) => new Date(ms).toISOString());
 }

@@ -8,7 +8,8 @@ export enum MetricPeriod {
 }
 registerEnumType(MetricPeriod, { name: 'MetricPeriod', description: 'A calendar period of the organisation (time zone, weeks from Monday).' });
 
-@ObjectType()
+// Plain data read directly by GraphQL (see PaymentCounts).
+@ObjectType({ simpleResolvers: true })
 export class MetricValue {
   @Field(() => Float, { nullable: true, description: 'Null when undefined (a rate with nothing eligible).' })
   value!: number | null;
@@ -23,7 +24,7 @@ export class MetricValue {
   asOf!: Date | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MetricPoint {
   @Field(() => Date)
   from!: Date;
