@@ -7,6 +7,7 @@ import { migrations } from './migrations/index.js';
 import { startEmbeddedServer, type EmbeddedServer } from './embedded.js';
 import { DatabaseUnavailableError, isConnectionError } from './errors.js';
 import { listen, type Listener } from './listener.js';
+import { prepareReadsOn } from './payments/payment-counts.repository.js';
 
 export interface DatabaseOptions {
   /** `postgres://…` of a real server. Absent: embedded PGlite in `dataDir`. */
@@ -138,6 +139,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 
   guardCheckedOutClients(dataSource);
+  if (!single) prepareReadsOn(dataSource);
 
   const db: Database = {
     kind,

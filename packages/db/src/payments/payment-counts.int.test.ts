@@ -130,6 +130,30 @@ describe.each(['postgres', 'embedded'] as const)('day and minute counter reads (
     expect(statements.filter((s) => s.includes('FROM payment_counts_day')).length).toBeGreaterThanOrEqual(windows.length * 2 * 2 * 2 * 4);
   }, 60_000);
 
+  it('keeps reading after the pool replaces its connections (PostgreSQL), and prepares nothing in the embedded session', async () => {
+    const q = { direction: 'PAY_IN' as const, fromDate: '2024-03-01', toDate: '2024-03-21', channel: null, perDay: true, perChannel: true };
+    const before = await readDayTotals(db.dataSource.manager, q);
+    expect(before.length).toBeGreaterThan(0);
+    if (kind === 'embedded') {
+      // One session outlives its socket connections: a name prepared there would be prepared
+      // again by the next connection's client and fail (42P05) on every later read.
+      for (let i = 0; i < 7; i++) await readDayTotals(db.dataSource.manager, q);
+      expect(await db.dataSource.query(`SELECT name FROM pg_prepared_statements`)).toEqual([]);
+      return;
+    }
+    const pool = (db.dataSource.driver as unknown as { master: { connect(): Promise<{ release(err?: Error): void }> } }).master;
+    for (let round = 0; round < 3; round++) {
+      // Every connection of the pool discarded, as after a failover: the new sessions prepare again.
+      const held = await Promise.all(Array.from({ length: 4 }, () => pool.connect()));
+      for (const c of held) c.release(new Error('discarded by the test'));
+      for (let i = 0; i < 7; i++) expect(await readDayTotals(db.dataSource.manager, q)).toEqual(before);
+    }
+    // An SQL error in a prepared read leaves the pool usable.
+    // (2024-02-30: a day JavaScript rolls over and PostgreSQL refuses.)
+    await expect(readDayTotals(db.dataSource.manager, { ...q, fromDate: '2024-02-30' })).rejects.toThrow(/out of range/);
+    expect(await readDayTotals(db.dataSource.manager, q)).toEqual(before);
+  });
+
   it('minute reads sum to the same totals as the events of their ranges', async () => {
     const ranges = [
       { from: new Date('2024-03-03T10:17:00Z'), to: new Date('2024-03-03T13:00:00Z') },

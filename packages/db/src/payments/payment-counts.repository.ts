@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { PoolClient } from 'pg';
 import type { EntityManager } from 'typeorm';
 import type { Direction } from './payment-events.repository.js';
 
@@ -36,26 +36,53 @@ function parseJsonRows<T>(rows: { j: string }[]): T[] {
   return JSON.parse(rows[0]?.j ?? '[]') as T[];
 }
 
+const DAY_MS = 86_400_000;
+
 const statementNames = new Map<string, string>();
+const preparingSources = new WeakSet<object>();
 
 /**
- * Runs a read as a named (prepared) statement when `m` is not inside a transaction, so that
- * PostgreSQL parses and plans it once per connection instead of on every call (≈ 0.2–0.4 ms of
- * a ≈ 1.3 ms day read, docs/benchmarks.md). Only for statements whose generic plan is as good as
- * a custom one: an index range scan of the day table with no optional (`$n IS NULL OR …`)
- * filter, which would make the generic plan a nested loop. Inside a transaction, as usual.
+ * Lets the day reads on this data source go out as named (prepared) statements. Only for a
+ * pool of real PostgreSQL sessions: the embedded database is one session that outlives its
+ * socket connections, so a reconnected client would prepare a name the session already holds
+ * (42P05) on every later read.
  */
-async function preparedRead(m: EntityManager, text: string, values: unknown[]): Promise<{ j: string }[]> {
-  const pool = m.queryRunner ? undefined : (m.connection.driver as unknown as { master?: Pool }).master;
-  if (!pool) return m.query(text, values);
-  let name = statementNames.get(text);
-  if (name === undefined) statementNames.set(text, (name = `tally_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`));
-  // What TypeORM does for its own statements: tests count the statements of a request with it.
-  m.connection.logger.logQuery(text, values);
-  return (await pool.query({ name, text, values })).rows as { j: string }[];
+export function prepareReadsOn(dataSource: object): void {
+  preparingSources.add(dataSource);
 }
 
-const DAY_MS = 86_400_000;
+/** Windows longer than this are planned on every call: see preparedRead. */
+const PREPARED_MAX_DAYS = 400;
+
+/**
+ * Runs a day read as a named (prepared) statement when the data source allows it (see
+ * prepareReadsOn), `m` is not inside a transaction and the window is at most 400 days, so that
+ * PostgreSQL parses and plans it once per connection instead of on every call (≈ 0.2 ms of a
+ * ≈ 1.3 ms read of 30 days, docs/benchmarks.md). After five calls PostgreSQL may keep one
+ * generic plan: for a window of up to a year it is the plan it would have chosen (an index
+ * range scan of the day table); for years it is not (a serial scan whose aggregate spills,
+ * where a custom plan scans in parallel: 560 against 320 ms for 11 years), hence the limit. The
+ * optional channel filter is a separate statement text for the same reason (`$n IS NULL OR …`
+ * makes the generic plan a nested loop). Otherwise, as any statement.
+ */
+async function preparedRead(m: EntityManager, text: string, values: unknown[], days: number): Promise<{ j: string }[]> {
+  if (m.queryRunner || !(days <= PREPARED_MAX_DAYS) || !preparingSources.has(m.connection)) return m.query(text, values);
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `tally_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`));
+  // Through a query runner, as TypeORM's own statements: an SQL error leaves the connection in
+  // the pool (pool.query would discard it), a broken connection is discarded as usual.
+  const runner = m.connection.createQueryRunner();
+  try {
+    const client = (await runner.connect()) as PoolClient;
+    // What TypeORM does for its own statements: tests count the statements of a request with it.
+    m.connection.logger.logQuery(text, values);
+    return (await client.query({ name, text, values })).rows as { j: string }[];
+  } finally {
+    await runner.release();
+  }
+}
+
+const daysBetween = (fromDate: string, toDate: string) => (Date.parse(toDate) - Date.parse(fromDate)) / DAY_MS;
 
 /**
  * `YYYY-MM-DD` of a day number, as `to_char(date, 'YYYY-MM-DD')` writes it (years before 1 AD
@@ -98,7 +125,9 @@ export async function readDayCounts(
       WHERE direction = $1 AND local_date >= $2::date AND local_date < $3::date${q.channel != null ? ' AND channel = $4' : ''}
       GROUP BY 1, 2, 3`,
   );
-  const raw = parseJsonRows<RawCountRow>(await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])]));
+  const raw = parseJsonRows<RawCountRow>(
+    await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])], daysBetween(q.fromDate, q.toDate)),
+  );
   return toRows(raw, isoDate);
 }
 
@@ -163,7 +192,9 @@ export async function readDayTotals(
       WHERE c.direction = $1 AND c.local_date >= $2::date AND c.local_date < $3::date${q.channel != null ? ' AND c.channel = $4' : ''}
       GROUP BY 1, 2`,
   );
-  const raw = parseJsonRows<RawClassTotalsRow>(await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])]));
+  const raw = parseJsonRows<RawClassTotalsRow>(
+    await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])], daysBetween(q.fromDate, q.toDate)),
+  );
   return toClassRows(raw, isoDate);
 }
 
