@@ -177,8 +177,19 @@ describe('metric reads are batched per request', () => {
   });
 });
 
+/**
+ * Waits out the last seconds of the organisation's day: a test that compares the DAY value
+ * before and after an ingest must not straddle local midnight (16:00 UTC in Asia/Shanghai),
+ * where the subscription moves on to the new day's value, as it should.
+ */
+async function clearOfLocalMidnight(seconds = 12): Promise<void> {
+  const left = dayOf(new Date(), { timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY' }).endsAt.getTime() - Date.now();
+  if (left < seconds * 1000) await new Promise((r) => setTimeout(r, left + 1_000));
+}
+
 describe('metricUpdated', () => {
   it('sends the current value at once, then each change with the previous value, coalesced to one a second', async () => {
+    await clearOfLocalMidnight();
     const viewer = await t.tokenFor(Role.VIEWER);
     const sub = subscribe(t, viewer, ['payments.pay_in.attempts', 'payments.pay_in.effective_success_rate']);
     const first = await sub.waitFor(2);
@@ -221,6 +232,7 @@ describe('metricUpdated', () => {
       expect(t.db.listen('tally_changes', () => {}, () => {})).toBeNull();
       return;
     }
+    await clearOfLocalMidnight();
     const viewer = await t.tokenFor(Role.VIEWER);
     const sub = subscribe(t, viewer, ['payments.pay_in.attempts']);
     const [initial] = await sub.waitFor(1);
@@ -262,6 +274,7 @@ describe('metricUpdated', () => {
       expect(t.db.listen('tally_changes', () => {}, () => {})).toBeNull();
       return;
     }
+    await clearOfLocalMidnight();
     const replica = await startTestApp({ shareDatabaseWith: t });
     try {
       const viewer = await replica.tokenFor(Role.VIEWER);
