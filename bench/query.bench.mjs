@@ -6,7 +6,7 @@
 //   npm run bench:query                      (loads BENCH_EVENTS, default 10,000,000, then measures)
 //   npm run bench:query -- --keep            (or BENCH_KEEP=1: keep the loaded database, print its URL)
 //   BENCH_REUSE_DATABASE_URL=postgres://…/tally_bench_… npm run bench:query   (skip the load)
-//   BENCH_EVENTS=10000000 BENCH_RUNS=200 BENCH_WARMUP=20 BENCH_RAW_RUNS=20 BENCH_LOAD_CONCURRENCY=2 BENCH_LOAD_BATCH=20000
+//   BENCH_EVENTS=10000000 BENCH_RUNS=200 BENCH_WARMUP=20 BENCH_RAW_RUNS=20 BENCH_ROUNDS=4 BENCH_LOAD_CONCURRENCY=2 BENCH_LOAD_BATCH=20000
 //
 // The last line printed is `rollup_vs_raw_speedup=<raw p50 / rollup p50>`.
 import {
@@ -30,6 +30,9 @@ const EVENTS = envInt('BENCH_EVENTS', 10_000_000);
 const RUNS = envInt('BENCH_RUNS', 200);
 const WARMUP = envInt('BENCH_WARMUP', 20);
 const RAW_RUNS = envInt('BENCH_RAW_RUNS', 20);
+// The rollup's and the raw scan's runs alternate in rounds, so both sample the same moments of
+// a machine whose speed drifts from one minute to the next (as bench:ingest does).
+const ROUNDS = Math.min(envInt('BENCH_ROUNDS', 4), RUNS, RAW_RUNS);
 const LOAD_CONCURRENCY = envInt('BENCH_LOAD_CONCURRENCY', 2);
 const LOAD_BATCH = envInt('BENCH_LOAD_BATCH', 20_000);
 const KEEP = process.argv.includes('--keep') || process.env.BENCH_KEEP === '1';
@@ -131,7 +134,10 @@ async function main() {
       loadSeconds = await load(url, source.id);
       const t = performance.now();
       await client.query('VACUUM (ANALYZE) payment_events, payment_counts_minute, payment_counts_day, failure_codes');
-      log(`  VACUUM ANALYZE after the load: ${fmt((performance.now() - t) / 1000, 1)} s (not counted in the load time)`);
+      // The load leaves gigabytes of dirty pages for the checkpointer to write out: measured
+      // during that flush, both sides would time the load's aftermath, not themselves.
+      await client.query('CHECKPOINT');
+      log(`  VACUUM ANALYZE and CHECKPOINT after the load: ${fmt((performance.now() - t) / 1000, 1)} s (not counted in the load time)`);
     }
     const sizes = (
       await client.query(`SELECT relname, n_live_tup::bigint AS n, pg_size_pretty(pg_total_relation_size(relid)) AS size
@@ -170,16 +176,36 @@ async function main() {
     const agent = keepAliveAgent(1);
     let answer;
     for (let i = 0; i < WARMUP; i++) answer = await gql(api, SERIES, { from, to }, viewer, agent);
+    // Baseline: the same figures from the raw events (one warm-up run, not timed).
+    let raw = (await client.query(RAW_SCAN, [from, to, w.tz])).rows;
     const times = [];
-    for (let i = 0; i < RUNS; i++) {
-      const t = performance.now();
-      answer = await gql(api, SERIES, { from, to }, viewer, agent);
-      times.push(performance.now() - t);
+    const rawTimes = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const share = (total) => Math.floor(total / ROUNDS) + (round < total % ROUNDS ? 1 : 0);
+      const rt = [];
+      for (let i = 0; i < share(RUNS); i++) {
+        const t = performance.now();
+        answer = await gql(api, SERIES, { from, to }, viewer, agent);
+        rt.push(performance.now() - t);
+      }
+      const st = [];
+      for (let i = 0; i < share(RAW_RUNS); i++) {
+        const t = performance.now();
+        raw = (await client.query(RAW_SCAN, [from, to, w.tz])).rows;
+        st.push(performance.now() - t);
+      }
+      times.push(...rt);
+      rawTimes.push(...st);
+      rt.sort((a, b) => a - b);
+      st.sort((a, b) => a - b);
+      const r50 = percentile(rt, 50);
+      const s50 = percentile(st, 50);
+      log(`  round ${round + 1}: rollup p50 ${fmt(r50, 2)} ms (${rt.length} runs), raw scan p50 ${fmt(s50, 1)} ms (${st.length} runs), ${fmt(s50 / r50, 1)}x`);
     }
     times.sort((a, b) => a - b);
     const rollup = { p50: percentile(times, 50), p99: percentile(times, 99), max: times[times.length - 1], mean: times.reduce((a, b) => a + b, 0) / times.length };
     const points = answer.paymentSuccessSeries;
-    log(`  rollup (GraphQL over HTTP, ${RUNS} runs after ${WARMUP} warm-up, one at a time): p50 ${fmt(rollup.p50, 2)} ms, p99 ${fmt(rollup.p99, 2)} ms, max ${fmt(rollup.max, 2)} ms, mean ${fmt(rollup.mean, 2)} ms; ${points.length} points`);
+    log(`  rollup (GraphQL over HTTP, ${RUNS} runs after ${WARMUP} warm-up, one at a time, in ${ROUNDS} rounds): p50 ${fmt(rollup.p50, 2)} ms, p99 ${fmt(rollup.p99, 2)} ms, max ${fmt(rollup.max, 2)} ms, mean ${fmt(rollup.mean, 2)} ms; ${points.length} points`);
 
     // The API remembers calendar boundaries (series points, local-day starts) per window: the
     // first request for a window it was never asked pays for computing them. Five such windows,
@@ -214,18 +240,10 @@ async function main() {
       }
     }
 
-    // Baseline: the same figures from the raw events.
-    let raw;
-    const rawTimes = [];
-    for (let i = 0; i < 1 + RAW_RUNS; i++) {
-      const t = performance.now();
-      raw = (await client.query(RAW_SCAN, [from, to, w.tz])).rows;
-      if (i >= 1) rawTimes.push(performance.now() - t);
-    }
     rawTimes.sort((a, b) => a - b);
     const rawP50 = percentile(rawTimes, 50);
     const rawP99 = percentile(rawTimes, 99);
-    log(`  raw scan (SQL GROUP BY over payment_events, ${RAW_RUNS} runs after 1 warm-up, one at a time): p50 ${fmt(rawP50, 1)} ms, p99 ${fmt(rawP99, 1)} ms, min ${fmt(rawTimes[0], 1)} ms, max ${fmt(rawTimes[rawTimes.length - 1], 1)} ms`);
+    log(`  raw scan (SQL GROUP BY over payment_events, ${RAW_RUNS} runs after 1 warm-up, one at a time, in the same ${ROUNDS} rounds): p50 ${fmt(rawP50, 1)} ms, p99 ${fmt(rawP99, 1)} ms, min ${fmt(rawTimes[0], 1)} ms, max ${fmt(rawTimes[rawTimes.length - 1], 1)} ms`);
     const plan = (await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${RAW_SCAN}`, [from, to, w.tz])).rows[0]['QUERY PLAN'][0];
     const nodes = [];
     for (let n = plan.Plan; n; n = n.Plans?.[0]) nodes.push(n['Node Type'] + (n['Workers Planned'] ? ` (${n['Workers Planned']} workers)` : ''));
