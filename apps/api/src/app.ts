@@ -14,7 +14,6 @@ import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { formatError } from './errors/format-error.js';
 import { requestGuardsPlugin } from './graphql/request-guards.js';
-import { compiledQueriesPlugin } from './graphql/compiled-queries.js';
 import { attachSubscriptions } from './graphql/subscriptions.js';
 import { createLoaders } from './loaders.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -108,7 +107,6 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
       // use here; the default cache-control plugin would wrap every field resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
       requestGuardsPlugin(logger),
-      compiledQueriesPlugin(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       { serverWillStart: async () => ({ drainServer: () => ws.dispose() }) },
       config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
