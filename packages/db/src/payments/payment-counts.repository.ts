@@ -82,7 +82,16 @@ async function preparedRead(m: EntityManager, text: string, values: unknown[], d
   }
 }
 
-const daysBetween = (fromDate: string, toDate: string) => (Date.parse(toDate) - Date.parse(fromDate)) / DAY_MS;
+/** A read of local days `[fromDate, toDate)`; `sql` filters by channel as `$4` when one is given. */
+async function readDays<T>(m: EntityManager, sql: string, q: { direction: Direction; fromDate: string; toDate: string; channel?: string | null }): Promise<T[]> {
+  const days = (Date.parse(q.toDate) - Date.parse(q.fromDate)) / DAY_MS;
+  return parseJsonRows<T>(await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])], days));
+}
+
+/** The channel condition of a day read (a separate statement text with and without it: see preparedRead). */
+const channelFilter = (q: { channel?: string | null }, column: string) => (q.channel != null ? ` AND ${column} = $4` : '');
+
+const COUNT_COLUMNS = 'key, channel, failure_code, events, last_ms';
 
 /**
  * `YYYY-MM-DD` of a day number, as `to_char(date, 'YYYY-MM-DD')` writes it (years before 1 AD
@@ -119,16 +128,13 @@ export async function readDayCounts(
 ): Promise<CountRow[]> {
   const key = q.perDay ? `local_date - date '1970-01-01'` : 'NULL::int';
   const sql = AS_JSON(
-    'key, channel, failure_code, events, last_ms',
+    COUNT_COLUMNS,
     `SELECT ${key} AS key, channel, failure_code, sum(events) AS events, ${EPOCH_MS('max(last_occurred_at)')} AS last_ms
        FROM payment_counts_day
-      WHERE direction = $1 AND local_date >= $2::date AND local_date < $3::date${q.channel != null ? ' AND channel = $4' : ''}
+      WHERE direction = $1 AND local_date >= $2::date AND local_date < $3::date${channelFilter(q, 'channel')}
       GROUP BY 1, 2, 3`,
   );
-  const raw = parseJsonRows<RawCountRow>(
-    await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])], daysBetween(q.fromDate, q.toDate)),
-  );
-  return toRows(raw, isoDate);
+  return toRows(await readDays<RawCountRow>(m, sql, q), isoDate);
 }
 
 /** Summed counters of one time key and channel (or all channels: null), by outcome class. */
@@ -189,13 +195,10 @@ export async function readDayTotals(
     CLASS_COLUMNS,
     `SELECT ${key} AS key, ${channel} AS channel, ${CLASS_SUMS}, ${EPOCH_MS('max(c.last_occurred_at)')} AS last_ms
        FROM payment_counts_day c ${JOIN_CODES}
-      WHERE c.direction = $1 AND c.local_date >= $2::date AND c.local_date < $3::date${q.channel != null ? ' AND c.channel = $4' : ''}
+      WHERE c.direction = $1 AND c.local_date >= $2::date AND c.local_date < $3::date${channelFilter(q, 'c.channel')}
       GROUP BY 1, 2`,
   );
-  const raw = parseJsonRows<RawClassTotalsRow>(
-    await preparedRead(m, sql, [q.direction, q.fromDate, q.toDate, ...(q.channel != null ? [q.channel] : [])], daysBetween(q.fromDate, q.toDate)),
-  );
-  return toClassRows(raw, isoDate);
+  return toClassRows(await readDays<RawClassTotalsRow>(m, sql, q), isoDate);
 }
 
 /**
@@ -244,7 +247,7 @@ export async function readMinuteCounts(
   const bin = q.binSeconds ? `date_bin(make_interval(secs => $5), bucket, $6::timestamptz)` : 'NULL::timestamptz';
   const rows: { j: string }[] = await m.query(
     AS_JSON(
-      'key, channel, failure_code, events, last_ms',
+      COUNT_COLUMNS,
       `SELECT ${EPOCH_MS('bin')} AS key, channel, failure_code, events, ${EPOCH_MS('last_occurred_at')} AS last_ms
          FROM (SELECT ${bin} AS bin, channel, failure_code, sum(events) AS events, max(last_occurred_at) AS last_occurred_at
                  FROM payment_counts_minute
