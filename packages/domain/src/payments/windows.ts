@@ -65,13 +65,23 @@ export function seriesPoints(from: Date, to: Date, granularity: Granularity, s: 
       h = n;
     }
   } else {
+    // Each next period from the local date after the last one's final day, not from its end
+    // instant: the same period, without converting an instant to a local date (an Intl lookup).
+    // A day a zone skipped entirely (Pacific/Apia, 2011-12-30) is an empty period: left out,
+    // as stepping by instants would.
     let p = periodOf(granularity, from, s);
-    while (p.startsAt.getTime() < to.getTime()) {
-      clip(p.startsAt, p.endsAt);
-      p = periodOf(granularity, p.endsAt, s);
+    for (;;) {
+      if (p.endsAt.getTime() > p.startsAt.getTime()) clip(p.startsAt, p.endsAt);
+      if (p.endsAt.getTime() >= to.getTime()) break;
+      p = periodOf(granularity, dateAfter(p.endDate), s);
     }
   }
   return points;
+}
+
+/** The local date `YYYY-MM-DD` after another (calendar arithmetic at UTC: no zone involved). */
+function dateAfter(d: string): string {
+  return DateTime.fromISO(d, { zone: 'utc' }).plus({ days: 1 }).toISODate()!;
 }
 
 /** A window cut into whole local days (read from day counters) and the partial-day edges around them. */
@@ -83,9 +93,8 @@ export interface DaySplit {
 }
 
 export function splitByLocalDays(from: Date, to: Date, timeZone: string): DaySplit {
-  const nextDate = (d: string) => DateTime.fromISO(d, { zone: 'utc' }).plus({ days: 1 }).toISODate()!;
   let firstDate = localDateAt(from, timeZone);
-  if (localDayStart(firstDate, timeZone).getTime() < from.getTime()) firstDate = nextDate(firstDate);
+  if (localDayStart(firstDate, timeZone).getTime() < from.getTime()) firstDate = dateAfter(firstDate);
   const firstStart = localDayStart(firstDate, timeZone);
   const endDate = localDateAt(to, timeZone);
   const endStart = localDayStart(endDate, timeZone);

@@ -18,6 +18,7 @@ import {
   type PaymentTotals,
   type TimeWindow,
 } from '@tally/domain';
+import { LRUCache } from 'lru-cache';
 
 export interface WindowFigures extends PaymentTotals {
   from: Date;
@@ -50,18 +51,14 @@ export interface ReadContext {
  * boundaries depend only on their arguments and the runtime's time-zone rules, yet computing
  * them (Luxon over Intl) cost more CPU than the rest of a 30-day series request.
  */
-class Memo<V> {
-  private readonly entries = new Map<string, V>();
-  constructor(private readonly capacity: number) {}
+class Memo<V extends object | number> {
+  private readonly entries: LRUCache<string, V>;
+  constructor(capacity: number) {
+    this.entries = new LRUCache<string, V>({ max: capacity });
+  }
   get(key: string, compute: () => V): V {
     let v = this.entries.get(key);
-    if (v !== undefined) {
-      this.entries.delete(key);
-    } else {
-      v = compute();
-      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
-    }
-    this.entries.set(key, v);
+    if (v === undefined) this.entries.set(key, (v = compute()));
     return v;
   }
 }
