@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { formatError } from './errors/format-error.js';
 import { requestGuardsPlugin } from './graphql/request-guards.js';
+import { requestLimitRules } from './graphql/request-limits.js';
 import { attachSubscriptions } from './graphql/subscriptions.js';
 import { createLoaders } from './loaders.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -100,6 +101,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
     includeStacktraceInErrorResponses: false,
     introspection: true,
     stopOnTerminationSignals: false,
+    validationRules: requestLimitRules,
     // Compact JSON: Apollo pretty-prints by default, which costs time and bytes on every series.
     stringifyResult: (result) => JSON.stringify(result),
     plugins: [

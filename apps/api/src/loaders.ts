@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { In } from 'typeorm';
 import { ApiTokenEntity, FailureCodeEntity, type SettingsEntity, type Database } from '@tally/db';
 import { NotFoundError } from './errors/app-errors.js';
+import { PointBudget } from './graphql/request-limits.js';
 import type { Direction } from '@tally/db';
 import type { Attribution, Granularity } from '@tally/domain';
 import type { SeriesPoint, WindowFigures } from './modules/payments/payment-metrics.service.js';
@@ -17,6 +18,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function createLoaders(db: Database, services: Pick<Services, 'sources' | 'paymentMetrics' | 'settings' | 'failureCodes'>) {
   const ds = db.dataSource;
   const loaders = {
+    /** Series points answered so far (not a loader: per-request state that lives as long as they do). */
+    pointBudget: new PointBudget(),
     /** The organisation's settings row, one read per request (from the process's cache, see SettingsService). */
     settings: new DataLoader<1, Readonly<SettingsEntity>>(async (keys) => {
       const row = await services.settings.get();

@@ -37,3 +37,9 @@ export function isConnectionError(err: unknown): boolean {
   }
   return false;
 }
+
+/** True for a unique violation (23505), of `constraint` when given; through TypeORM's wrapper too. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = ((err as { driverError?: unknown })?.driverError ?? err) as { code?: unknown; constraint?: unknown };
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}

@@ -1,5 +1,5 @@
 import type { GraphQLFormattedError } from 'graphql';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ArgumentValidationError } from 'type-graphql';
 import { isConnectionError } from '@tally/db';
@@ -32,6 +32,13 @@ export function toAppError(error: unknown): AppError | null {
   return null;
 }
 
+// graphql-js's ValuesOfCorrectTypeRule reports a literal argument value its type refuses (a
+// scalar's parse error, an unknown enum value, a missing or unknown input field) on the value's
+// own node; errors in the document's shape (an unknown field, a missing argument) sit on fields,
+// arguments or variables. Apollo wraps every validation error with an originalError, so the node
+// is what tells them apart.
+const VALUE_KINDS = new Set<string>([Kind.STRING, Kind.INT, Kind.FLOAT, Kind.BOOLEAN, Kind.NULL, Kind.ENUM, Kind.LIST, Kind.OBJECT, Kind.OBJECT_FIELD]);
+
 function argumentNameAt(error: GraphQLError): string | undefined {
   // graphql-js reports a bad literal on the value node; the argument's name is just before it.
   const node = error.nodes?.[0];
@@ -62,7 +69,7 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   if (typeof code === 'string' && FRAMEWORK_CODES.has(code)) {
     // A literal that its type refuses (a scalar's parse error, or "Expected value of type…") is
     // the caller's bad input, not a malformed document.
-    if (code === 'GRAPHQL_VALIDATION_FAILED' && error instanceof GraphQLError && (error.originalError || /^Expected value of type/.test(error.message))) {
+    if (code === 'GRAPHQL_VALIDATION_FAILED' && error instanceof GraphQLError && VALUE_KINDS.has(error.nodes?.[0]?.kind ?? '')) {
       const argument = argumentNameAt(error);
       return {
         message: argument ? `Argument "${argument}": ${error.message}` : error.message,

@@ -6,18 +6,22 @@ import { maskedCause } from '../errors/format-error.js';
 
 const NUL = '\u0000';
 
-/** The path (`input.name`, `events[3].id`) of the first string holding NUL inside `value`, or null. */
+/**
+ * The path (`input.name`, `events[3].id`) of the first string holding NUL inside `value`, or
+ * null. Iterative: a variable nested thousands of levels deep (legal JSON) must not overflow the
+ * stack (a RangeError answered as an internal error).
+ */
 function nulPath(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes(NUL) ? path : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const p = nulPath(value[i], `${path}[${i}]`);
-      if (p) return p;
-    }
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const p = nulPath(v, `${path}.${k}`);
-      if (p) return p;
+  const stack: [unknown, string][] = [[value, path]];
+  while (stack.length > 0) {
+    const [v, p] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes(NUL)) return p;
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${p}[${i}]`]);
+    } else if (v && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push([entries[i]![1], `${p}.${entries[i]![0]}`]);
     }
   }
   return null;
@@ -86,6 +90,16 @@ export function requestGuardsPlugin(logger: Logger): ApolloServerPlugin<{ log?: 
             });
           }
           assertNoNul(document, request.variables);
+        },
+        // A field that failed because the database is unreachable answers 503 + Retry-After, as
+        // the ingest endpoint and a failed authentication do: clients and proxies retry on the
+        // status; a 200 would tell them the answer is final.
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          if (response.body.singleResult.errors?.some((e) => e.extensions?.code === 'SERVICE_UNAVAILABLE')) {
+            response.http.status = 503;
+            response.http.headers.set('retry-after', '5');
+          }
         },
         async didEncounterErrors({ errors, contextValue }) {
           for (const e of errors) {

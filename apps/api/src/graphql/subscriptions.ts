@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
+import { createSourceEventStream, execute, specifiedRules, validate, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -8,6 +8,7 @@ import { isConnectionError } from '@tally/db';
 import type { Context } from '../context.js';
 import { formatError, maskedCause } from '../errors/format-error.js';
 import type { Principal } from '../modules/auth/auth.service.js';
+import { requestLimitRules } from './request-limits.js';
 
 type BaseContext = Omit<Context, 'loaders' | 'principal' | 'requestId'>;
 
@@ -88,6 +89,8 @@ export function attachSubscriptions(opts: {
   const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema: opts.schema,
+      // The same limits as over HTTP (aliases, one ingest per operation).
+      validate: (schema, document, rules) => validate(schema, document, [...(rules ?? specifiedRules), ...requestLimitRules]),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         try {

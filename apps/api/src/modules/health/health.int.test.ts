@@ -13,6 +13,8 @@ describe('readiness follows the database', () => {
   it('goes 503 when the database is unreachable, answers SERVICE_UNAVAILABLE, and recovers without a restart', async () => {
     expect((await fetch(`${t.baseUrl}/readyz`)).status).toBe(200);
     expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
+    // The token is now remembered: during the outage the request reaches the resolvers.
+    expect((await t.gql('{ sources { id } }')).errors).toBeUndefined();
 
     await t.proxy!.cut();
     const down = await fetch(`${t.baseUrl}/readyz`);
@@ -20,9 +22,18 @@ describe('readiness follows the database', () => {
     expect(await down.json()).toMatchObject({ status: 'unavailable' });
     expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
 
-    const q = await t.gql('{ settings { timeZone } }');
+    // (Settings are served from the process's cache; the source registry is read each time.)
+    const q = await t.gql('{ sources { id } }');
     expect(q.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
     expect(JSON.stringify(q)).not.toMatch(/ECONNREFUSED|SELECT|at .*\.js/);
+    // As an HTTP status too, so that clients and proxies retry.
+    const raw = await fetch(`${t.baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminSecret}` },
+      body: JSON.stringify({ query: '{ sources { id } }' }),
+    });
+    expect(raw.status).toBe(503);
+    expect(raw.headers.get('retry-after')).toBe('5');
 
     await t.proxy!.restore();
     let status = 0;

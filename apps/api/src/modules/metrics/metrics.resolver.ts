@@ -40,6 +40,7 @@ export class MetricsResolver {
     @Ctx() ctx: Context,
   ): Promise<MetricPoint[]> {
     const points = await ctx.loaders.paymentSeries.load({ direction: m.direction, from, to, granularity });
+    ctx.loaders.pointBudget.spend(points.length);
     return points.map((p) => ({ from: p.from, to: p.to, ...m.figure(p) }));
   }
 

@@ -64,7 +64,9 @@ export class PaymentsResolver {
     @Arg('groupBy', () => [SeriesGroup], { nullable: true, defaultValue: [] }) groupBy: SeriesGroup[],
   ): Promise<PaymentSuccessPoint[]> {
     const rc = await readContext(ctx);
-    return ctx.services.paymentMetrics.series(direction, { startsAt: from, endsAt: to }, granularity, groupBy.includes(SeriesGroup.CHANNEL), rc);
+    const points = await ctx.services.paymentMetrics.series(direction, { startsAt: from, endsAt: to }, granularity, groupBy.includes(SeriesGroup.CHANNEL), rc);
+    ctx.loaders.pointBudget.spend(points.length);
+    return points;
   }
 
   @Authorized(Role.VIEWER)

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource, Repository } from 'typeorm';
-import { SourceEntity, SourceKeyEntity, type SourceKind } from '@tally/db';
+import { isUniqueViolation, SourceEntity, SourceKeyEntity, type SourceKind } from '@tally/db';
 import { BadInputError, ConflictError, NotFoundError } from '../../errors/app-errors.js';
 import { hashSecret, parseBearer } from '../auth/token-secret.js';
 import type { ChangeBus } from '../../changes/change-bus.js';
@@ -44,13 +44,19 @@ export class SourcesService {
   async create(input: { name: string; kind: SourceKind }): Promise<{ source: SourceEntity; ingestKey: string }> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 100) throw new BadInputError('name', 'must be 1 to 100 characters');
-    return this.ds.transaction(async (m) => {
-      const exists = await m.getRepository(SourceEntity).findOneBy({ name });
-      if (exists) throw new ConflictError(`a source named "${name}" already exists`);
-      const source = await m.getRepository(SourceEntity).save(m.getRepository(SourceEntity).create({ name, kind: input.kind }));
-      const ingestKey = await this.issueKey(m.getRepository(SourceKeyEntity), source.id);
-      return { source, ingestKey };
-    });
+    const taken = () => new ConflictError(`a source named "${name}" already exists`);
+    try {
+      return await this.ds.transaction(async (m) => {
+        if (await m.getRepository(SourceEntity).findOneBy({ name })) throw taken();
+        const source = await m.getRepository(SourceEntity).save(m.getRepository(SourceEntity).create({ name, kind: input.kind }));
+        const ingestKey = await this.issueKey(m.getRepository(SourceKeyEntity), source.id);
+        return { source, ingestKey };
+      });
+    } catch (err) {
+      // Two concurrent creations both pass the check above; the unique name decides.
+      if (isUniqueViolation(err, 'sources_name_key')) throw taken();
+      throw err;
+    }
   }
 
   /** Issues a new key and revokes the previous ones at once. */

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_ALIASES, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
+import { Role } from '../modules/auth/role.js';
+import { startTestApp, type TestApp } from '../testing/test-app.js';
+import { event, minutesAgo, newSource } from '../testing/factories.js';
+
+const HOUR = 3_600_000;
+
+describe('limits of one GraphQL request', () => {
+  let t: TestApp;
+  let viewer: string;
+  beforeAll(async () => {
+    t = await startTestApp();
+    viewer = await t.tokenFor(Role.VIEWER);
+  });
+  afterAll(() => t.close());
+
+  it(`refuses more than ${MAX_ALIASES} aliases as a validation error, before running anything`, async () => {
+    const fields = (n: number) => Array.from({ length: n }, (_, i) => `a${i}: settings { timeZone }`).join(' ');
+    const ok = await t.gql<Record<string, { timeZone: string }>>(`{ ${fields(MAX_ALIASES)} }`, undefined, viewer);
+    expect(ok.errors).toBeUndefined();
+    expect(Object.keys(ok.data!)).toHaveLength(MAX_ALIASES);
+
+    const res = await fetch(`${t.baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` },
+      body: JSON.stringify({ query: `{ ${fields(MAX_ALIASES + 1)} }` }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { data?: unknown; errors: { message: string; extensions: { code: string } }[] };
+    expect(body.data).toBeUndefined();
+    expect(body.errors[0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(body.errors[0]!.message).toBe(`Aliases limit of ${MAX_ALIASES} exceeded, found ${MAX_ALIASES + 1}.`);
+
+    // Through fragments too.
+    const viaFragment = await t.gql(`{ ...F } fragment F on Query { ${fields(MAX_ALIASES + 1)} }`, undefined, viewer);
+    expect(viaFragment.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it(`answers at most ${MAX_SERIES_POINTS_PER_REQUEST} series points per request, failing the field that goes past it`, async () => {
+    // 4,000 HOUR points each (166 days and 16 hours): five fit, the sixth goes past the limit.
+    const to = Math.floor(Date.now() / HOUR) * HOUR;
+    const from = new Date(to - 4_000 * HOUR).toISOString();
+    const series = Array.from(
+      { length: 6 },
+      (_, i) => `s${i}: paymentSuccessSeries(direction: PAY_IN, from: "${from}", to: "${new Date(to).toISOString()}", granularity: HOUR) { from }`,
+    ).join(' ');
+    const r = await t.gql<Record<string, { from: string }[] | null>>(`{ ${series} }`, undefined, viewer);
+    // The series field is non-null: the refused field takes the whole answer with it.
+    expect(r.data).toBeNull();
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(r.errors![0]!.message).toMatch(new RegExp(`more than ${MAX_SERIES_POINTS_PER_REQUEST} series points in all`));
+
+    // Five fit; and each request has its own budget.
+    for (let i = 0; i < 2; i++) {
+      const five = await t.gql<Record<string, { from: string }[]>>(`{ ${series.split(' s5:')[0]} }`, undefined, viewer);
+      expect(five.errors).toBeUndefined();
+      expect(Object.values(five.data!).map((p) => p.length)).toEqual([4_000, 4_000, 4_000, 4_000, 4_000]);
+    }
+
+    // Metric series count against the same budget.
+    const metric = Array.from(
+      { length: 6 },
+      (_, i) => `m${i}: metric(key: "payments.pay_in.attempts") { series(from: "${from}", to: "${new Date(to - i * HOUR).toISOString()}", granularity: HOUR) { from } }`,
+    ).join(' ');
+    const m = await t.gql(`{ ${metric} }`, undefined, viewer);
+    expect(m.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('refuses ingestPaymentOutcomes twice in one operation, storing nothing', async () => {
+    const editor = await t.tokenFor(Role.EDITOR);
+    const source = await newSource(t);
+    const batch = (p: string) => [event(`${p}-1`, minutesAgo(5)), event(`${p}-2`, minutesAgo(5))];
+    const twice = await t.gql(
+      `mutation($s: ID!, $a: [PaymentOutcomeInput!]!, $b: [PaymentOutcomeInput!]!) {
+        a: ingestPaymentOutcomes(sourceId: $s, events: $a) { accepted }
+        b: ingestPaymentOutcomes(sourceId: $s, events: $b) { accepted }
+      }`,
+      { s: source.id, a: batch('a'), b: batch('b') },
+      editor,
+    );
+    expect(twice.data).toBeUndefined();
+    expect(twice.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(twice.errors?.[0]?.message).toMatch(/"ingestPaymentOutcomes" may appear once per operation, found 2/);
+    const attempts = await t.gql<{ paymentSuccess: { attempts: number } }>(
+      `{ paymentSuccess(direction: PAY_IN, from: "${minutesAgo(60)}", to: "${minutesAgo(-10)}") { attempts } }`,
+      undefined,
+      viewer,
+    );
+    expect(attempts.data?.paymentSuccess.attempts).toBe(0);
+
+    const once = await t.gql<{ a: { accepted: number } }>(
+      `mutation($s: ID!, $a: [PaymentOutcomeInput!]!) { a: ingestPaymentOutcomes(sourceId: $s, events: $a) { accepted } }`,
+      { s: source.id, a: batch('c') },
+      editor,
+    );
+    expect(once.data?.a.accepted).toBe(2);
+  });
+
+  it('answers a deeply nested variable as an ordinary request, not an internal error', async () => {
+    const deep = `${'['.repeat(20_000)}"leaf"${']'.repeat(20_000)}`;
+    const res = await fetch(`${t.baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` },
+      body: `{"query":"{ __typename }","variables":{"x":${deep}}}`,
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('tells a document error (GRAPHQL_VALIDATION_FAILED) from a bad argument value (BAD_USER_INPUT)', async () => {
+    expect((await t.gql('{ nope }', undefined, viewer)).errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((await t.gql('{ paymentSuccess(direction: PAY_IN) { attempts } }', undefined, viewer)).errors?.[0]?.extensions?.code).toBe(
+      'GRAPHQL_VALIDATION_FAILED',
+    );
+    const badEnum = await t.gql('{ paymentSuccess(direction: SIDEWAYS, from: "2023-01-01T00:00:00Z", to: "2023-01-02T00:00:00Z") { attempts } }', undefined, viewer);
+    expect(badEnum.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'direction' });
+    const badDate = await t.gql('{ paymentSuccess(direction: PAY_IN, from: "yesterday", to: "2023-01-02T00:00:00Z") { attempts } }', undefined, viewer);
+    expect(badDate.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'from' });
+  });
+});
