@@ -108,7 +108,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
       // Responses are per-token and never cached by HTTP caches, so @cacheControl hints have no
       // use here; the default cache-control plugin would wrap every field resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
-      requestGuardsPlugin(logger),
+      requestGuardsPlugin(logger, { production: config.production }),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       { serverWillStart: async () => ({ drainServer: () => ws.dispose() }) },
       config.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),

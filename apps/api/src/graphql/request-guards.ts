@@ -1,4 +1,4 @@
-import { GraphQLError, visit, type DocumentNode } from 'graphql';
+import { BREAK, GraphQLError, visit, type DocumentNode } from 'graphql';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from 'pino';
 import { BadInputError } from '../errors/app-errors.js';
@@ -68,6 +68,23 @@ export function assertNoNul(document: DocumentNode | undefined, variables: Recor
   if (literal) throw badInput(literal);
 }
 
+/** True when the document selects `__schema` or `__type` anywhere (fragments included). */
+function usesIntrospection(document: DocumentNode | undefined): boolean {
+  let found = false;
+  if (document) {
+    visit(document, {
+      Field: (node) => {
+        if (node.name.value === '__schema' || node.name.value === '__type') {
+          found = true;
+          return BREAK;
+        }
+        return undefined;
+      },
+    });
+  }
+  return found;
+}
+
 function badInput(field: string): GraphQLError {
   return new GraphQLError(`${field}: must not contain the NUL character (U+0000)`, {
     originalError: new BadInputError(field, 'must not contain the NUL character (U+0000)'),
@@ -79,14 +96,22 @@ function badInput(field: string): GraphQLError {
  * Request guards and the log line of every masked error: a client sees only
  * INTERNAL_SERVER_ERROR, so the cause (with its stack) goes to the log under the request's id.
  */
-export function requestGuardsPlugin(logger: Logger): ApolloServerPlugin<{ log?: Logger }> {
+export function requestGuardsPlugin(logger: Logger, opts: { production: boolean }): ApolloServerPlugin<{ log?: Logger; principal?: unknown }> {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, operation, request }) {
+        async didResolveOperation({ document, operation, request, contextValue }) {
           if (operation?.operation === 'subscription') {
             throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) at /graphql, not over HTTP', {
               extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+            });
+          }
+          // In production the schema is for callers with a token (other teams build their
+          // clients from the committed schema.graphql of @tally/schema); anonymous callers
+          // would otherwise map every operation, argument and enum of the API.
+          if (opts.production && !contextValue?.principal && usesIntrospection(document)) {
+            throw new GraphQLError('introspection needs a token: send "Authorization: Bearer <token>"', {
+              extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
             });
           }
           assertNoNul(document, request.variables);

@@ -120,3 +120,33 @@ describe('limits of one GraphQL request', () => {
     expect(badDate.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'from' });
   });
 });
+
+describe('introspection', () => {
+  it('needs a token in production; any role will do', async () => {
+    const t = await startTestApp({ env: { NODE_ENV: 'production' } });
+    try {
+      const query = '{ __schema { queryType { name } } }';
+      const anonymous = await t.gql(query, undefined, null);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(anonymous.data).toBeUndefined();
+      // Hidden in a fragment too.
+      expect((await t.gql('{ ...F } fragment F on Query { __type(name: "Query") { name } }', undefined, null)).status).toBe(401);
+      // Anonymous requests that do not introspect are unaffected: __typename is not introspection.
+      expect((await t.gql('{ __typename }', undefined, null)).data).toEqual({ __typename: 'Query' });
+      const viewer = await t.tokenFor(Role.VIEWER);
+      expect((await t.gql<{ __schema: { queryType: { name: string } } }>(query, undefined, viewer)).data?.__schema.queryType.name).toBe('Query');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('stays open outside production, for the local landing page', async () => {
+    const t = await startTestApp();
+    try {
+      expect((await t.gql<{ __schema: { queryType: { name: string } } }>('{ __schema { queryType { name } } }', undefined, null)).data?.__schema.queryType.name).toBe('Query');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -85,4 +85,16 @@ describe('validRowOrNull (the ingest fast path)', () => {
     }
     expect(validRowOrNull({ ...base, occurredAt: '2000-02-29T00:00:00Z' }, { now, horizonMs: null })).not.toBeNull();
   });
+
+  it('accepts every ISO 4217 code, funds and metals included, and codes ISO retired; refuses made-up ones on both paths', () => {
+    // BOV, CLF, XAU, XXX, VED are in ISO's list but not in ICU's; HRK was retired in 2023.
+    for (const currency of ['CNY', 'USD', 'BOV', 'CLF', 'XAU', 'XXX', 'VED', 'HRK']) {
+      expect(validRowOrNull({ ...base, currency }, rules)?.currency, currency).toBe(currency);
+      expect(validatePaymentOutcome({ ...base, currency }, 1, rules).ok, currency).toBe(true);
+    }
+    for (const currency of ['XXY', 'ABC', 'cny', 'CNYY']) {
+      expect(validRowOrNull({ ...base, currency }, rules), currency).toBeNull();
+      expect(validatePaymentOutcome({ ...base, currency }, 1, rules)).toMatchObject({ ok: false, rejection: { field: 'currency' } });
+    }
+  });
 });

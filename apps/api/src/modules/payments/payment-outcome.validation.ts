@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Direction, PaymentEventRow } from '@tally/db';
+import currencyCodes from 'currency-codes';
 
 /** Why one event was refused; `code` is stable for machines, `reason` is for people. */
 export interface IngestRejection {
@@ -14,7 +15,10 @@ export interface IngestRejection {
 export type RejectionCode = 'malformed' | 'invalid' | 'conflict' | 'too_late' | 'future';
 
 const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/i;
-const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+// ISO 4217's list (currency-codes, from ISO's list one: funds codes and metals such as BOV, XAU,
+// XXX included) together with the runtime's ICU list (which still knows codes ISO has retired,
+// such as HRK, that backfills of older data carry, and may know newer ones first).
+const CURRENCIES = new Set([...currencyCodes.codes(), ...Intl.supportedValuesOf('currency')]);
 
 /** Parses an RFC 3339 date-time that carries an explicit offset and names a real instant. */
 export function parseOccurredAt(value: string): Date | string {
