@@ -418,3 +418,80 @@ describe('sources', () => {
     expect(dup.errors?.[0]?.extensions?.code).toBe('CONFLICT');
   });
 });
+
+describe('bodies that are not UTF-8', () => {
+  /** `text` as UTF-8, with each `\x..` escape written as that single byte (Latin-1 é is \xe9). */
+  const bytes = (text: string) => Buffer.concat(text.split(/(\\x[0-9a-f]{2})/).map((p) => (p.startsWith('\\x') ? Buffer.from([parseInt(p.slice(2), 16)]) : Buffer.from(p))));
+  const line = (id: string, at: string, channel = 'card') =>
+    `{"id":"${id}","occurredAt":"${at}","direction":"PAY_IN","channel":"${channel}","status":"SUCCEEDED"}`;
+  async function ids(sourceId: string): Promise<{ id: string; channel: string }[]> {
+    return t.db.dataSource.query('SELECT event_id AS id, channel FROM payment_events WHERE source_id = $1 ORDER BY event_id', [sourceId]);
+  }
+
+  it('rejects a line with a Latin-1 byte alone instead of merging its id with another as a duplicate', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(7);
+    // The reviewer's case: two ids that differ only in a Latin-1 byte. Both used to become "col-\uFFFD".
+    const both = await post(t, s.key, bytes(`${line('col-\\xe9', at)}\n${line('col-\\xe8', at)}\n`));
+    expect(both.status).toBe(200);
+    expect(both.body).toEqual({
+      accepted: 0,
+      duplicates: 0,
+      rejected: [
+        { line: 1, code: 'malformed', reason: 'line 1 is not valid UTF-8 (byte offset 11 in the line: 0xe9); send UTF-8 text' },
+        { line: 2, code: 'malformed', reason: 'line 2 is not valid UTF-8 (byte offset 11 in the line: 0xe8); send UTF-8 text' },
+      ],
+    });
+    expect(await ids(s.id)).toEqual([]);
+
+    // The same id in UTF-8 lands; the Latin-1 one and a Latin-1 channel are rejected, not counted as duplicates.
+    const mixed = await post(t, s.key, bytes(`${line('col-é', at)}\n${line('col-\\xe8', at)}\n${line('col-2', at, 'caf\\xe9')}\n`));
+    expect(mixed.body).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(mixed.body.rejected!.map((r) => [r.line, r.code, r.reason])).toEqual([
+      [2, 'malformed', expect.stringMatching(/^line 2 is not valid UTF-8/)],
+      [3, 'malformed', expect.stringMatching(/^line 3 is not valid UTF-8 \(byte offset \d+ in the line: 0xe9\)/)],
+    ]);
+    expect(await ids(s.id)).toEqual([{ id: 'col-é', channel: 'card' }]);
+    expect(await counted(s.id)).toBe(1);
+  });
+
+  it('rejects a bad line of a gzip body alone, after a byte-order mark', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(8);
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes(`${line('gz-1', at)}\n${line('gz-\\xff', at)}\n${line('gz-3', at, '银联')}\n`)]);
+    const r = await post(t, s.key, body, { gzip: true });
+    expect(r.body).toMatchObject({ accepted: 2, duplicates: 0, rejected: [{ line: 2, code: 'malformed' }] });
+    expect(r.body.rejected![0]!.reason).toMatch(/not valid UTF-8.*0xff/);
+    expect(await ids(s.id)).toEqual([
+      { id: 'gz-1', channel: 'card' },
+      { id: 'gz-3', channel: '银联' },
+    ]);
+  });
+
+  it('refuses a charset other than UTF-8 with 415, naming it, and applies nothing', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(9);
+    for (const charset of ['iso-8859-1', 'ISO-8859-1', '"windows-1252"', 'utf-16']) {
+      const r = await post(t, s.key, bytes(`${line('cs-\\xe9', at)}\n`), { type: `application/x-ndjson; charset=${charset}` });
+      expect(r.status).toBe(415);
+      expect(r.body.error).toBe(`charset "${charset.replaceAll('"', '').toLowerCase()}" is not supported: the body must be UTF-8 (send charset=utf-8 or no charset)`);
+    }
+    const utf16 = await post(t, s.key, Buffer.from(`[${line('cs-16', at)}]`, 'utf16le'), { type: 'application/json; charset=utf-16' });
+    expect(utf16.status).toBe(415);
+    expect(await ids(s.id)).toEqual([]);
+    // UTF-8 under its names, quoted or not, is taken.
+    for (const [charset, id] of [['utf-8', 'cs-a'], ['UTF8', 'cs-b'], ['"UTF-8"', 'cs-c']] as const) {
+      expect((await post(t, s.key, `${line(id, at)}\n`, { type: `application/x-ndjson;charset=${charset}` })).body).toMatchObject({ accepted: 1 });
+    }
+  });
+
+  it('refuses a JSON array with a byte that is not UTF-8 with 400, saying where, and applies nothing', async () => {
+    const s = await newSource(t);
+    const at = minutesAgo(11);
+    const r = await post(t, s.key, bytes(`[${line('arr-1', at)},${line('arr-\\xe9', at)}]`), { type: 'application/json' });
+    expect(r.status).toBe(400);
+    const offset = bytes(`[${line('arr-1', at)},${line('arr-', at)}`).indexOf('arr-"') + 4;
+    expect(r.body.error).toBe(`body is not valid UTF-8 (byte offset ${offset}: 0xe9); nothing was applied; send UTF-8 text`);
+    expect(await ids(s.id)).toEqual([]);
+  });
+});

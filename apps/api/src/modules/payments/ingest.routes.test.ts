@@ -36,6 +36,21 @@ describe('forEachNdjsonItem', () => {
     expect((items[1] as { value: { note: string } }).value.note).toHaveLength(200_000);
   });
 
+  it('rejects each line that is not UTF-8 alone, keeping the numbers and text of the others across pieces', async () => {
+    // Lines of Chinese text around 64 KiB piece ends, a Latin-1 byte in some of them.
+    const lines = Array.from({ length: 2_000 }, (_, i) => line(i, '支付渠道'.repeat(i % 13)));
+    const bad = new Set([0, 700, 701, 1_999]);
+    // `{"id":"` then 0xe9 (é in Latin-1) where the id begins.
+    const latin1 = (l: string) => Buffer.concat([Buffer.from(l.slice(0, 7)), Buffer.from([0xe9]), Buffer.from(l.slice(7))]);
+    const body = Buffer.concat(lines.map((l, i) => Buffer.concat([bad.has(i) ? latin1(l) : Buffer.from(l), Buffer.from('\n')])));
+    const items = await decodeNdjsonBody(body);
+    expect(items).toHaveLength(2_000);
+    items.forEach((item, i) => {
+      if (bad.has(i)) expect(item).toEqual({ line: i + 1, malformed: `line ${i + 1} is not valid UTF-8 (byte offset 7 in the line: 0xe9); send UTF-8 text` });
+      else expect(item).toEqual({ line: i + 1, value: JSON.parse(lines[i]!) });
+    });
+  });
+
   it('finds nothing in a body of blank lines', async () => {
     expect(await decodeNdjsonBody(Buffer.from('\n \r\n\n'))).toEqual([]);
   });

@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import express, { type Request, type Response, type Router } from 'express';
 import { isConnectionError } from '@tally/db';
 import type { Logger } from 'pino';
 import type { SourcesService } from '../sources/sources.service.js';
 import { IngestContendedError, type PaymentIngestService, type RawItem } from './ingest.service.js';
+import { contentTypeCharset, hexByte, invalidUtf8Offset, isUtf8Charset, notUtf8Reason } from './utf8.js';
 
 /** Bytes of text decoded at a time (see forEachNdjsonItem). */
 const CHUNK_BYTES = 64 * 1024;
@@ -21,10 +23,16 @@ const bomLength = (body: Buffer) => (body.length >= 3 && body[0] === 0xef && bod
  * are garbage before the next piece is parsed instead of all living until the body is done.
  * Between pieces it gives the event loop back, so other requests' transactions (holding counter
  * rows) are not kept waiting for their next statement.
+ *
+ * A line that is not UTF-8 is rejected alone: decoding it would replace its bad bytes with
+ * U+FFFD and merge distinct ids. The whole body is checked once with isUtf8 (simdutf: 6–13 ms
+ * for 167 MiB, about 1% of decoding it); only a body that fails is checked piece by piece, and a
+ * failing piece line by line.
  */
 export async function forEachNdjsonItem(body: Buffer, take: (item: RawItem) => void): Promise<void> {
   let line = 0;
   let start = bomLength(body);
+  const allUtf8 = isUtf8(body.subarray(start));
   while (start < body.length) {
     let end = start + CHUNK_BYTES >= body.length ? body.length : body.lastIndexOf(NEWLINE, start + CHUNK_BYTES);
     if (end < start) {
@@ -32,7 +40,10 @@ export async function forEachNdjsonItem(body: Buffer, take: (item: RawItem) => v
       end = body.indexOf(NEWLINE, start + CHUNK_BYTES);
       if (end === -1) end = body.length;
     }
-    line = decodeLines(body.toString('utf8', start, end), line, take);
+    line =
+      allUtf8 || isUtf8(body.subarray(start, end))
+        ? decodeLines(body.toString('utf8', start, end), line, take)
+        : decodeLinesOneByOne(body, start, end, line, take);
     start = end + 1;
     if (start < body.length) await yieldToEventLoop();
   }
@@ -48,6 +59,24 @@ export function isBlank(body: Buffer): boolean {
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Like decodeLines over the bytes `body[start, end)`, rejecting each line that is not UTF-8 as malformed. */
+function decodeLinesOneByOne(body: Buffer, start: number, end: number, line: number, take: (item: RawItem) => void): number {
+  while (start <= end) {
+    let lineEnd = body.indexOf(NEWLINE, start);
+    if (lineEnd === -1 || lineEnd > end) lineEnd = end;
+    const bytes = body.subarray(start, lineEnd);
+    const bad = invalidUtf8Offset(bytes);
+    if (bad === -1) {
+      line = decodeLines(bytes.toString('utf8'), line, take);
+    } else {
+      line++;
+      take({ line, malformed: notUtf8Reason(line, bytes, bad) });
+    }
+    start = lineEnd + 1;
+  }
+  return line;
+}
 
 /** Decodes every line of `text` into `take`, numbering them on from `line`; returns the last line's number. */
 function decodeLines(text: string, line: number, take: (item: RawItem) => void): number {
@@ -122,10 +151,17 @@ export function ingestRoutes(deps: {
       }
       if (!('source' in auth)) return send(res, auth.status, auth.message);
 
-      const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      const contentType = req.header('content-type') ?? '';
+      const type = contentType.split(';')[0]!.trim().toLowerCase();
       const ndjson = type === 'application/x-ndjson' || type === 'application/ndjson';
       if (!ndjson && type !== 'application/json') {
         return send(res, 415, 'Content-Type must be application/x-ndjson (one event a line) or application/json (an array of events)');
+      }
+      // Only UTF-8 is read: decoding another charset as UTF-8 would mangle or merge ids (as
+      // /graphql, which refuses other charsets with 415 too).
+      const charset = contentTypeCharset(contentType);
+      if (charset !== null && !isUtf8Charset(charset)) {
+        return send(res, 415, `charset "${charset}" is not supported: the body must be UTF-8 (send charset=utf-8 or no charset)`);
       }
       const buffer = await new Promise<Buffer>((resolve, reject) => {
         body(req, res, (err?: unknown) => (err ? reject(err) : resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))));
@@ -142,6 +178,12 @@ export function ingestRoutes(deps: {
         // Decoded in the ingest's validation stage (one request at a time, see PaymentIngestService.ingest).
         items = (take) => forEachNdjsonItem(buffer, take);
       } else {
+        // One array is one text: a bad byte leaves no element that can be judged apart, so the
+        // request is refused rather than decoded into U+FFFD.
+        const bad = invalidUtf8Offset(buffer);
+        if (bad !== -1) {
+          return send(res, 400, `body is not valid UTF-8 (byte offset ${bad}: ${hexByte(buffer[bad]!)}); nothing was applied; send UTF-8 text`);
+        }
         // A byte-order mark some exporters write is not part of the first event.
         const text = buffer.toString('utf8').replace(/^\uFEFF/, '');
         if (!text.trim()) return send(res, 400, 'empty body: send at least one event');

@@ -245,6 +245,54 @@ describe('tally import payment-outcomes', () => {
     expect(lines).toEqual([51, 121, 151]);
   });
 
+  it('rejects NDJSON and CSV lines that are not UTF-8 with their line numbers, plain or gzip, importing the rest', async () => {
+    const src = await newSource(t);
+    const latin1 = (text: string) => Buffer.from(text, 'latin1'); // é is the single byte 0xe9
+    const utf8 = (text: string) => Buffer.from(text);
+    const nd = (id: string) => JSON.stringify(event(id, OLD));
+    const ndjsonFile = Buffer.concat([utf8(`\ufeff${nd('u-é')}\n`), latin1(`${nd('u-é')}\n`), utf8(`\n${nd('u-è')}\n`), latin1(`${nd('u-è')}\n`)]);
+    const header = 'id,occurredAt,direction,channel,status,merchant\r\n';
+    const csvFile = Buffer.concat([
+      utf8(`\ufeff${header}v-é,${OLD},PAY_IN,card,SUCCEEDED,x\r\n`),
+      latin1(`v-é,${OLD},PAY_IN,card,SUCCEEDED,x\r\n`), // line 3: rejected
+      utf8(`v-2,${OLD},PAY_IN,"caf`),
+      latin1('é'), // line 4: a bad byte in a quoted channel
+      utf8(`",SUCCEEDED,x\r\nv-3,${OLD},PAY_IN,card,SUCCEEDED,`),
+      latin1('Café\r\n'), // line 5: Latin-1 in a column Tally ignores is not a reason to lose the event
+    ]);
+    for (const gzip of [false, true]) {
+      const suffix = gzip ? '.gz' : '';
+      const pack = (b: Buffer) => (gzip ? gzipSync(b) : b);
+      const rejects = path.join(dir, `utf8-rejects${suffix}.ndjson`);
+      const r = await cli(['payment-outcomes', '--source', src.id, '--rejects', rejects, '-q', file(`latin1.ndjson${suffix}`, pack(ndjsonFile))]);
+      expect(r.code).toBe(EXIT.REJECTED);
+      expect(r.stdout).toMatch(gzip ? /0 accepted, 2 duplicates, 2 rejected/ : /2 accepted, 0 duplicates, 2 rejected/);
+      expect(r.stderr).toMatch(/line 2: malformed: line 2 is not valid UTF-8 \(byte offset 9 in the line: 0xe9\)/);
+      const written = fs.readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; code: string; reason: string });
+      expect(written.map((w) => [w.line, w.code])).toEqual([
+        [2, 'malformed'],
+        [5, 'malformed'],
+      ]);
+
+      const c = await cli(['payment-outcomes', '--source', src.id, '--format', 'csv', '--rejects', rejects, '-q', file(`latin1.csv${suffix}`, pack(csvFile))]);
+      expect(c.code).toBe(EXIT.REJECTED);
+      expect(c.stdout).toMatch(gzip ? /0 accepted, 2 duplicates, 2 rejected/ : /2 accepted, 0 duplicates, 2 rejected/);
+      expect(c.stderr).toMatch(/line 3: malformed: line 3 is not valid UTF-8 \(column id, byte offset 2 in the field: 0xe9\)/);
+      expect(c.stderr).toMatch(/line 4: malformed: line 4 is not valid UTF-8 \(column channel, byte offset 3 in the field: 0xe9\)/);
+    }
+    const rows: { id: string }[] = await t.db.dataSource.query('SELECT event_id AS id FROM payment_events WHERE source_id = $1 ORDER BY event_id', [src.id]);
+    expect(rows.map((r) => r.id)).toEqual(['u-è', 'u-é', 'v-3', 'v-é']);
+  });
+
+  it('stops with status 1 on a CSV whose header is not UTF-8, writing nothing', async () => {
+    const src = await newSource(t);
+    const utf16 = Buffer.from(`\ufeffid,occurredAt,direction,channel,status\r\nw-1,${OLD},PAY_IN,card,SUCCEEDED\r\n`, 'utf16le');
+    const r = await cli(['payment-outcomes', '--source', src.id, '-q', file('utf16.csv', utf16)]);
+    expect(r.code).toBe(EXIT.FAILED);
+    expect(r.stderr).toMatch(/the CSV header \(column 1\) is not valid UTF-8 \(byte offset 0: 0xff\); the file must be UTF-8 text/);
+    expect(await figures(src.id)).toEqual({});
+  });
+
   it('a corrupt gzip stops with status 1 and keeps the batches committed before it', async () => {
     const src = await newSource(t);
     const good = gzipSync(ndjson(Array.from({ length: 30 }, (_, i) => event(`z-${i}`, OLD))));

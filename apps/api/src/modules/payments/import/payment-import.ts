@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { parse as parseCsv, type CsvError } from 'csv-parse';
 import type { PaymentIngestService, RawItem } from '../ingest.service.js';
 import type { IngestRejection } from '../payment-outcome.validation.js';
+import { hexByte, invalidUtf8Offset, notUtf8Reason } from '../utf8.js';
 
 export interface ImportProgress {
   /** Bytes taken from the input (compressed bytes for a gzip file), comparable to `totalBytes`. */
@@ -132,7 +133,7 @@ async function decompressIfGzip(source: AsyncGenerator<Buffer>): Promise<AsyncIt
 /**
  * NDJSON lines, numbered from 1 (blank lines count but yield nothing), grouped per chunk.
  * Splits on the byte 0x0a, which never occurs inside a UTF-8 multi-byte character. Like the
- * HTTP endpoint, a line that is not JSON is rejected alone. Hand-written rather than
+ * HTTP endpoint, a line that is not UTF-8 or not JSON is rejected alone. Hand-written rather than
  * `readline` because a file with no newlines (a one-line JSON array export) must not be
  * buffered whole: a line over 1 MiB is skipped and rejected as it streams by.
  */
@@ -146,6 +147,9 @@ async function* ndjsonItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawIt
     if (bytes === null || bytes.length > MAX_LINE_BYTES) {
       return { line, malformed: `line ${line} is longer than ${MAX_LINE_BYTES} bytes; an event is one JSON object a line` };
     }
+    // Checked before decoding: toString would turn bad bytes into U+FFFD and merge distinct ids.
+    const bad = invalidUtf8Offset(bytes);
+    if (bad !== -1) return { line, malformed: notUtf8Reason(line, bytes, bad) };
     let text = bytes.toString('utf8');
     if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte order mark
     text = text.trim();
@@ -197,10 +201,15 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
   let header = false;
   let lastLine = 1; // the line the latest record (or the header) ended on
   const parser = parseCsv({
-    bom: true,
-    columns: (names: string[]) => {
+    // Fields come as bytes and are checked before they are decoded: csv-parse's own decoding
+    // turns bytes that are not UTF-8 into U+FFFD, which merged distinct ids. Its `bom` option
+    // is off because finding a BOM switches it back to decoding (see withoutUtf8Bom).
+    encoding: null,
+    bom: false,
+    // csv-parse's types assume strings; with `encoding: null` the header cells are Buffers.
+    columns: (names: (Buffer | string)[]) => {
       header = true;
-      return csvHeader(names);
+      return csvHeader(names.map((name, i) => csvText(name, `the CSV header (column ${i + 1})`)));
     },
     skip_empty_lines: true,
     relax_column_count: true, // a short record is rejected by the validation, naming the missing field
@@ -211,9 +220,18 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
     skip_records_with_error: true,
     // Both callbacks run in file order while parsing, with the parser's line count: numbers
     // that match what an editor shows, and the parser's own messages.
-    on_record: (r: Record<string, string>, context: { lines: number }): RawItem => {
+    on_record: (r: Record<string, Buffer>, context: { lines: number }): RawItem => {
       lastLine = context.lines;
-      return { line: context.lines, value: csvEvent(r) };
+      const line = context.lines;
+      // Only the columns Tally reads are here (the others were dropped by csvHeader), so a
+      // Latin-1 note in an ignored column does not cost the event.
+      for (const [column, bytes] of Object.entries(r)) {
+        const bad = invalidUtf8Offset(bytes);
+        if (bad !== -1) {
+          return { line, malformed: `line ${line} is not valid UTF-8 (column ${column}, byte offset ${bad} in the field: ${hexByte(bytes[bad]!)}); send UTF-8 text` };
+        }
+      }
+      return { line, value: csvEvent(r) };
     },
     on_skip: (err: CsvError | undefined) => {
       // A header that is not CSV (an NDJSON file read with --format csv, say) stops the import:
@@ -227,7 +245,7 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
       return undefined;
     },
   });
-  pipeline(Readable.from(source), parser).catch(() => {}); // failures surface through `parser`
+  pipeline(Readable.from(withoutUtf8Bom(source)), parser).catch(() => {}); // failures surface through `parser`
   for await (const item of parser as AsyncIterable<RawItem>) {
     // The parser reads ahead, so a bad record may be reported before good ones above it that
     // are still buffered: release only the skipped records that precede this one.
@@ -238,6 +256,31 @@ async function* csvItems(source: AsyncIterable<Buffer>): AsyncGenerator<RawItem[
   }
   if (skipped.length) yield skipped.splice(0);
   if (!header) throw new Error('the CSV file is empty: it has no header row');
+}
+
+/** The input without the UTF-8 byte-order mark some exporters write at its start. */
+async function* withoutUtf8Bom(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let head = Buffer.alloc(0);
+  let started = false;
+  for await (const chunk of source) {
+    if (started) {
+      yield chunk;
+      continue;
+    }
+    head = Buffer.concat([head, chunk]);
+    if (head.length < 3) continue; // the mark may be split over chunks (gzip output)
+    started = true;
+    yield head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? head.subarray(3) : head;
+  }
+  if (!started && head.length) yield head;
+}
+
+/** A header cell as text; one that is not UTF-8 stops the import (every record would be read against it). */
+function csvText(bytes: Buffer | string, what: string): string {
+  if (typeof bytes === 'string') return bytes;
+  const bad = invalidUtf8Offset(bytes);
+  if (bad !== -1) throw new Error(`${what} is not valid UTF-8 (byte offset ${bad}: ${hexByte(bytes[bad]!)}); the file must be UTF-8 text`);
+  return bytes.toString('utf8');
 }
 
 /** Checks the header row; columns Tally does not know are dropped. */
@@ -252,10 +295,11 @@ function csvHeader(header: string[]): (string | false)[] {
   return names.map((n) => ((CSV_COLUMNS as readonly string[]).includes(n) ? n : false));
 }
 
-function csvEvent(r: Record<string, string | undefined>): Record<string, unknown> {
+/** The record's fields, already checked to be UTF-8, as an event. */
+function csvEvent(r: Record<string, Buffer | undefined>): Record<string, unknown> {
   const e: Record<string, unknown> = {};
   for (const c of CSV_COLUMNS) {
-    const v = r[c];
+    const v = r[c]?.toString('utf8');
     if (v === undefined || v === '') continue;
     e[c] = c === 'amountMinor' && DECIMAL.test(v) ? Number(v) : v;
   }
