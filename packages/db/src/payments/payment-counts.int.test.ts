@@ -179,4 +179,23 @@ describe.each(['postgres', 'embedded'] as const)('day and minute counter reads (
     expect(counts.every((r) => r.key === '')).toBe(true);
     expect(counts.reduce((s, r) => s + r.events, 0)).toBe(n);
   });
+
+  it('minute reads into bins of unequal length count each minute in the bin that starts last before it', async () => {
+    // Local hours of Australia/Lord_Howe (90, 60 and 30 minutes around its DST changes), shifted onto this data.
+    const range = { from: new Date('2024-03-03T10:00:00Z'), to: new Date('2024-03-03T14:00:00Z') };
+    const binStarts = ['2024-03-03T10:00:00Z', '2024-03-03T11:30:00Z', '2024-03-03T12:30:00Z', '2024-03-03T13:00:00Z', '2024-03-03T13:01:00Z'].map((d) => new Date(d));
+    const events: { at: Date; channel: string }[] = await db.dataSource.query(
+      `SELECT occurred_at AS at, channel FROM payment_events WHERE direction = 'PAY_IN' AND occurred_at >= $1 AND occurred_at < $2`,
+      [range.from, range.to],
+    );
+    const want: Record<string, number> = {};
+    for (const e of events) {
+      const start = binStarts.filter((b) => b.getTime() <= new Date(e.at).getTime()).pop()!;
+      const k = `${start.toISOString()}|${e.channel}`;
+      want[k] = (want[k] ?? 0) + 1;
+    }
+    expect(Object.keys(want).length).toBeGreaterThan(3);
+    const totals = await readMinuteTotals(db.dataSource.manager, { direction: 'PAY_IN', ranges: [range], channel: null, binSeconds: null, origin: range.from, binStarts, perChannel: true });
+    expect(Object.fromEntries(totals.map((r) => [`${r.key}|${r.channel}`, r.succeeded + r.userFailures + r.systemFailures + r.unclassifiedFailures]))).toEqual(want);
+  });
 });

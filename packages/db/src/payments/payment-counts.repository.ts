@@ -203,14 +203,32 @@ export async function readDayTotals(
 
 /**
  * Minute counters inside the given half-open ranges summed by outcome class, in bins of
- * `binSeconds` from `origin` (or one total when null), per channel (or not).
+ * `binSeconds` from `origin` (or one total when null), per channel (or not). With `binStarts`
+ * (ascending instants, the first at or before every range), bins are `[start, next start)`
+ * instead, keyed by their start, and `binSeconds` and `origin` are not used: for bins of
+ * unequal length, such as local hours across a half-hour DST change.
  */
 export async function readMinuteTotals(
   m: EntityManager,
-  q: { direction: Direction; ranges: readonly { from: Date; to: Date }[]; channel?: string | null; binSeconds: number | null; origin: Date; perChannel: boolean },
+  q: {
+    direction: Direction;
+    ranges: readonly { from: Date; to: Date }[];
+    channel?: string | null;
+    binSeconds: number | null;
+    origin: Date;
+    binStarts?: readonly Date[];
+    perChannel: boolean;
+  },
 ): Promise<ClassTotalsRow[]> {
   if (q.ranges.length === 0) return [];
-  const bin = q.binSeconds ? `date_bin(make_interval(secs => $5), c.bucket, $6::timestamptz)` : 'NULL::timestamptz';
+  // width_bucket gives the position of the last start ≤ the minute (a binary search in the
+  // array); the bin's key is that start. Minute buckets never straddle a bin: bins start on
+  // whole minutes.
+  const bin = q.binStarts
+    ? `($5::timestamptz[])[width_bucket(c.bucket, $5::timestamptz[])]`
+    : q.binSeconds
+      ? `date_bin(make_interval(secs => $5), c.bucket, $6::timestamptz)`
+      : 'NULL::timestamptz';
   const channel = q.perChannel ? 'c.channel' : 'NULL::text';
   // Unnamed: its generic plan would not know how many ranges the arrays hold.
   const rows: { j: string }[] = await m.query(
@@ -229,7 +247,7 @@ export async function readMinuteTotals(
       q.ranges.map((r) => r.from.toISOString()),
       q.ranges.map((r) => r.to.toISOString()),
       q.channel ?? null,
-      ...(q.binSeconds ? [q.binSeconds, q.origin.toISOString()] : []),
+      ...(q.binStarts ? [q.binStarts.map((d) => d.toISOString())] : q.binSeconds ? [q.binSeconds, q.origin.toISOString()] : []),
     ],
   );
   return toClassRows(parseJsonRows<RawClassTotalsRow>(rows), (ms) => new Date(ms).toISOString());

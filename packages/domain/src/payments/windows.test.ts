@@ -1,8 +1,10 @@
+import { IANAZone } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { CalendarInputError } from '../calendar/calendar.errors.js';
 import { periodOf, type CalendarSettings } from '../calendar/calendar.js';
-import { assertWindow, pointIndexOf, seriesPoints, splitByLocalDays } from './windows.js';
+import { assertWindow, pointIndexOf, seriesPoints, splitByLocalDays, startOfLocalHour } from './windows.js';
 
+const MINUTE_MS = 60_000;
 const SH: CalendarSettings = { timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY' };
 const iso = (w: { startsAt: Date; endsAt: Date }) => [w.startsAt.toISOString(), w.endsAt.toISOString()];
 
@@ -88,6 +90,112 @@ describe('series points follow the organisation calendar', () => {
     expect(pointIndexOf(pts, Date.parse('2023-01-09T15:59:59.999Z'))).toBe(0);
     expect(pointIndexOf(pts, Date.parse('2023-01-09T16:00:00Z'))).toBe(1);
     expect(pointIndexOf(pts, Date.parse('2023-01-11T00:00:00Z'))).toBe(-1);
+  });
+});
+
+describe('hourly points follow the wall clock of the organisation', () => {
+  const hours = (timeZone: string, from: string, to: string) =>
+    seriesPoints(new Date(from), new Date(to), 'HOUR', { timeZone, weekRule: 'ISO_8601' }).map((p) => [p.startsAt.toISOString().slice(11, 16), p.endsAt.toISOString().slice(11, 16)]);
+
+  it('gives Lord Howe a 1.5-hour 01:00 when its clock goes back half an hour', () => {
+    // 2026-04-05 02:00 +11 → 01:30 +10:30, at 2026-04-04T15:00Z: 01:00 local lasts until 02:00 (+10:30).
+    expect(hours('Australia/Lord_Howe', '2026-04-04T13:00:00Z', '2026-04-04T18:00:00Z')).toEqual([
+      ['13:00', '14:00'],
+      ['14:00', '15:30'],
+      ['15:30', '16:30'],
+      ['16:30', '17:30'],
+      ['17:30', '18:00'],
+    ]);
+  });
+
+  it('gives Lord Howe a half-hour 02:00 when its clock jumps forward half an hour', () => {
+    // 2026-10-04 02:00 +10:30 → 02:30 +11, at 2026-10-03T15:30Z.
+    expect(hours('Australia/Lord_Howe', '2026-10-03T13:00:00Z', '2026-10-03T18:00:00Z')).toEqual([
+      ['13:00', '13:30'],
+      ['13:30', '14:30'],
+      ['14:30', '15:30'],
+      ['15:30', '16:00'],
+      ['16:00', '17:00'],
+      ['17:00', '18:00'],
+    ]);
+  });
+
+  it('keeps whole-hour DST zones as they were: 23 points on spring-forward day, 25 on fall-back day in Berlin', () => {
+    expect(hours('Europe/Berlin', '2023-03-25T23:00:00Z', '2023-03-26T03:00:00Z')).toEqual([
+      ['23:00', '00:00'], // 00:00 CET
+      ['00:00', '01:00'], // 01:00 CET, then 03:00 CEST
+      ['01:00', '02:00'],
+      ['02:00', '03:00'],
+    ]);
+    // 03:00 CEST falls back to 02:00 CET at 01:00Z: the clock lands on 02:00:00, so the 02:00 hour happens twice.
+    expect(hours('Europe/Berlin', '2023-10-28T23:00:00Z', '2023-10-29T03:00:00Z')).toEqual([
+      ['23:00', '00:00'],
+      ['00:00', '01:00'],
+      ['01:00', '02:00'],
+      ['02:00', '03:00'],
+    ]);
+    const berlin: CalendarSettings = { timeZone: 'Europe/Berlin', weekRule: 'ISO_8601' };
+    expect(seriesPoints(new Date('2023-10-28T22:00:00Z'), new Date('2023-10-29T23:00:00Z'), 'HOUR', berlin)).toHaveLength(25);
+    expect(seriesPoints(new Date('2023-03-25T23:00:00Z'), new Date('2023-03-26T22:00:00Z'), 'HOUR', berlin).every((p) => +p.endsAt - +p.startsAt === 3_600_000)).toBe(true);
+  });
+
+  it('starts Kathmandu hours at :15 UTC, and its 00:00 hour of 1986 lasts 45 minutes (+05:30 → +05:45)', () => {
+    expect(hours('Asia/Kathmandu', '2023-01-09T00:00:00Z', '2023-01-09T03:00:00Z')).toEqual([
+      ['00:00', '00:15'],
+      ['00:15', '01:15'],
+      ['01:15', '02:15'],
+      ['02:15', '03:00'],
+    ]);
+    expect(hours('Asia/Kathmandu', '1985-12-31T17:00:00Z', '1985-12-31T21:00:00Z')).toEqual([
+      ['17:00', '17:30'],
+      ['17:30', '18:30'], // 23:00 +05:30
+      ['18:30', '19:15'], // 00:00 +05:30 is 00:15 +05:45
+      ['19:15', '20:15'],
+      ['20:15', '21:00'],
+    ]);
+  });
+
+  // Reference: a minute-by-minute scan of the rule (wall clock reaches or jumps forward past a
+  // whole hour; a backward jump counts only when it lands on one), against the points and startOfLocalHour.
+  const AROUND_TRANSITIONS: [string, string, string][] = [
+    ['Australia/Lord_Howe', '2026-04-03T12:00:00Z', '2026-04-05T12:00:00Z'],
+    ['Australia/Lord_Howe', '2026-10-02T12:00:00Z', '2026-10-04T12:00:00Z'],
+    ['Europe/Berlin', '2023-03-25T12:00:00Z', '2023-03-27T12:00:00Z'],
+    ['Europe/Berlin', '2023-10-28T12:00:00Z', '2023-10-30T12:00:00Z'],
+    ['Asia/Kathmandu', '1985-12-30T12:00:00Z', '1986-01-01T12:00:00Z'],
+  ];
+
+  it('starts a point at every minute the wall clock reaches a whole hour, and nowhere else', () => {
+    const H = 3_600_000;
+    for (const [timeZone, from, to] of AROUND_TRANSITIONS) {
+      const zone = IANAZone.create(timeZone);
+      const off = (ms: number) => zone.offset(ms) * MINUTE_MS;
+      const starts: string[] = [];
+      for (let m = Date.parse(from) + MINUTE_MS; m < Date.parse(to); m += MINUTE_MS) {
+        const before = off(m - MINUTE_MS);
+        const now = off(m);
+        const wall = m + now;
+        const isStart = now >= before ? Math.floor(wall / H) * H > m - MINUTE_MS + before : wall % H === 0;
+        if (isStart) starts.push(new Date(m).toISOString());
+      }
+      const pts = seriesPoints(new Date(from), new Date(to), 'HOUR', { timeZone, weekRule: 'ISO_8601' });
+      expect(pts.slice(1).map((p) => p.startsAt.toISOString()), timeZone + ' ' + from).toEqual(starts);
+    }
+  });
+
+  it('puts any instant in the point that startOfLocalHour names', () => {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    for (const [timeZone, from, to] of AROUND_TRANSITIONS) {
+      const pts = seriesPoints(new Date(from), new Date(to), 'HOUR', { timeZone, weekRule: 'ISO_8601' }).slice(1); // the first is clipped
+      const lo = pts[0]!.startsAt.getTime();
+      const hi = pts[pts.length - 1]!.endsAt.getTime();
+      const instants = [...pts.flatMap((p) => [p.startsAt.getTime(), p.endsAt.getTime() - 1]).filter((t) => t < hi), ...Array.from({ length: 300 }, () => lo + Math.floor(rand() * (hi - lo)))];
+      for (const t of instants) {
+        const p = pts[pointIndexOf(pts, t)]!;
+        expect(startOfLocalHour(new Date(t), timeZone).toISOString(), `${timeZone} ${new Date(t).toISOString()}`).toBe(p.startsAt.toISOString());
+      }
+    }
   });
 });
 

@@ -1,6 +1,16 @@
-import { DateTime } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { CalendarInputError } from '../calendar/calendar.errors.js';
-import { EARLIEST_WINDOW_START, LATEST_WINDOW_END, localDateAt, localDayStart, periodOf, type CalendarSettings, type TimeWindow } from '../calendar/calendar.js';
+import {
+  assertCalendarSettings,
+  EARLIEST_WINDOW_START,
+  isValidTimeZone,
+  LATEST_WINDOW_END,
+  localDateAt,
+  localDayStart,
+  periodOf,
+  type CalendarSettings,
+  type TimeWindow,
+} from '../calendar/calendar.js';
 
 export type Granularity = 'MINUTE' | 'HOUR' | 'DAY' | 'WEEK' | 'MONTH';
 
@@ -30,10 +40,6 @@ export function assertWindow(from: Date, to: Date): void {
   if (to.getTime() <= from.getTime()) throw new CalendarInputError('to', 'must be later than from');
 }
 
-function nextHour(d: DateTime): DateTime {
-  return d.plus({ hours: 1 });
-}
-
 /**
  * The points of a series over `[from, to)`: minutes, local hours, days, weeks (per the week
  * rule's Monday) or months of the organisation's calendar, the first and last clipped to the
@@ -58,10 +64,14 @@ export function seriesPoints(from: Date, to: Date, granularity: Granularity, s: 
   if (granularity === 'MINUTE') {
     for (let t = from.getTime(); t < to.getTime(); t += MINUTE) clip(new Date(t), new Date(t + MINUTE));
   } else if (granularity === 'HOUR') {
-    let h: DateTime = DateTime.fromJSDate(from, { zone: s.timeZone }).startOf('hour');
-    while (h.toMillis() < to.getTime()) {
-      const n = nextHour(h);
-      clip(h.toJSDate(), n.toJSDate());
+    assertCalendarSettings(s);
+    const zone = IANAZone.create(s.timeZone);
+    // Each step reuses the offset found at the previous boundary: a regular hour costs one
+    // offset lookup (the one that confirms no change before its end).
+    let h = localHourAtOrBefore(zone, from.getTime());
+    while (h.at < to.getTime()) {
+      const n = nextLocalHour(zone, h.at, h.offset);
+      clip(new Date(h.at), new Date(n.at));
       h = n;
     }
   } else {
@@ -124,7 +134,84 @@ export function startOfLocalDate(localDate: string, timeZone: string): number {
   return localDayStart(localDate, timeZone).getTime();
 }
 
-/** The start of the local hour containing an instant. */
+const HOUR = 3_600_000;
+
+/** A boundary of local hours and the zone's UTC offset (ms) from it on. */
+interface HourStart {
+  at: number;
+  offset: number;
+}
+
+/**
+ * The zone's UTC offset at an instant, in ms. Luxon gives minutes, with a fraction for the
+ * local mean times before standard time (Asia/Shanghai +08:05:43 until 1901): rounded to the ms.
+ */
+function offsetAt(zone: IANAZone, t: number): number {
+  return Math.round(zone.offset(t) * 60_000);
+}
+
+/**
+ * The next local-hour boundary after instant `t`, where the zone's offset is `offset`.
+ *
+ * Local hours are the organisation's wall-clock hours: one starts wherever the wall clock
+ * reaches a whole hour (reads hh:00:00) or jumps forward past one. A backward jump that does
+ * not land on a whole hour starts none: on 2026-04-05 Lord Howe's clock goes back from 02:00
+ * (+11) to 01:30 (+10:30), and its 01:00 hour lasts 1.5 h. Stepping Luxon's DateTime an hour
+ * at a time agrees only where offsets change by whole hours (Berlin's repeated 02:00 hour is two
+ * hours here too, since the clock lands on 02:00:00 again); elsewhere it cut elapsed hours.
+ */
+function nextLocalHour(zone: IANAZone, t: number, offset: number): HourStart {
+  for (;;) {
+    const wallHour = (Math.floor((t + offset) / HOUR) + 1) * HOUR - offset;
+    const then = offsetAt(zone, wallHour);
+    if (then === offset) return { at: wallHour, offset };
+    // The offset changes in (t, wallHour]: find the first instant with another one. Offsets
+    // change at whole seconds and Luxon reads them per second, so ≈ 22 lookups, at transitions only.
+    let same = t;
+    let changed = wallHour;
+    while (changed - same > 1) {
+      const mid = same + Math.floor((changed - same) / 2);
+      if (offsetAt(zone, mid) === offset) same = mid;
+      else changed = mid;
+    }
+    const next = changed === wallHour ? then : offsetAt(zone, changed);
+    const wallAfter = changed + next;
+    const startsHour =
+      next > offset
+        ? Math.floor(wallAfter / HOUR) * HOUR >= changed + offset // jumped forward onto or past a whole hour
+        : wallAfter % HOUR === 0; // went back onto a whole hour (-0 for instants before 1970 is 0 too)
+    if (startsHour) return { at: changed, offset: next };
+    t = changed;
+    offset = next;
+  }
+}
+
+/**
+ * The last local-hour boundary at or before `t`. Near an offset change, found by stepping
+ * forward from a few hours before with `nextLocalHour`, so that it is one of the boundaries a
+ * series steps through; an hour lasts at most about 1 h plus the largest backward jump, hence
+ * the widening search.
+ */
+function localHourAtOrBefore(zone: IANAZone, t: number): HourStart {
+  // Usually the whole wall hour at or before t under t's offset, when the offset is the same
+  // there: the clock reads hh:00:00 at it, and reaches no other whole hour before t.
+  const o = offsetAt(zone, t);
+  const wallHour = Math.floor((t + o) / HOUR) * HOUR - o;
+  if (offsetAt(zone, wallHour) === o) return { at: wallHour, offset: o };
+  for (let back = 3 * HOUR; ; back *= 4) {
+    const from = t - back;
+    let h = nextLocalHour(zone, from, offsetAt(zone, from));
+    if (h.at > t) continue;
+    for (;;) {
+      const n = nextLocalHour(zone, h.at, h.offset);
+      if (n.at > t) return h;
+      h = n;
+    }
+  }
+}
+
+/** The start of the local hour containing an instant (the start of its HOUR series point). */
 export function startOfLocalHour(instant: Date, timeZone: string): Date {
-  return DateTime.fromJSDate(instant, { zone: timeZone }).startOf('hour').toJSDate();
+  if (!isValidTimeZone(timeZone)) throw new CalendarInputError('timeZone', `unknown time zone "${timeZone}": use an IANA name such as Asia/Shanghai`);
+  return new Date(localHourAtOrBefore(IANAZone.create(timeZone), instant.getTime()).at);
 }

@@ -177,6 +177,9 @@ export class PaymentMetricsService {
         channel: null,
         binSeconds: granularity === 'HOUR' ? 3600 : 60,
         origin,
+        // Local hours are 3,600 s apart unless the window crosses an offset change by a
+        // fraction of an hour (Lord Howe's DST): then an hour bin would straddle two points.
+        binStarts: granularity === 'HOUR' && !onHourGrid(points, origin.getTime()) ? points.map((p) => p.startsAt) : undefined,
         perChannel: byChannel,
       });
       for (const r of read) {
@@ -240,6 +243,14 @@ export class PaymentMetricsService {
       .slice(0, first)
       .map(([code, count]) => ({ code, attribution: ctx.attributionOf(code), count, share: count / total }));
   }
+}
+
+const HOUR_MS = 3_600_000;
+
+/** Whether every point after the first starts a whole number of hours after `origin` (µs for 5,000 points). */
+function onHourGrid(points: readonly TimeWindow[], origin: number): boolean {
+  for (let i = 1; i < points.length; i++) if ((points[i]!.startsAt.getTime() - origin) % HOUR_MS !== 0) return false;
+  return true;
 }
 
 function addClasses(into: OutcomeClassCounts, r: OutcomeClassCounts): void {
