@@ -19,6 +19,7 @@ import { attachSubscriptions } from './graphql/subscriptions.js';
 import { createLoaders } from './loaders.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { ingestRoutes } from './modules/payments/ingest.routes.js';
+import { hexByte, invalidUtf8Offset, isUtf8Charset } from './modules/payments/utf8.js';
 import { createTallyPubSub } from './pubsub.js';
 import { buildTallySchema } from './schema.js';
 import { createServices, type Services } from './services.js';
@@ -42,6 +43,21 @@ function unavailable(): GraphQLError {
   return new GraphQLError('the database is unavailable; retry shortly', {
     extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503, headers: new Map([['retry-after', '5']]) } },
   });
+}
+
+/**
+ * GraphQL bodies are UTF-8 JSON. body-parser would decode other `utf-*` charsets, and replace
+ * bytes that are not UTF-8 with U+FFFD — merging distinct ids in ingestPaymentOutcomes as the
+ * HTTP ingest once did. Both are refused before parsing (415 / 400), as on /v1/ingest.
+ */
+function requireUtf8(_req: http.IncomingMessage, _res: http.ServerResponse, body: Buffer, encoding: string): void {
+  if (!isUtf8Charset(encoding)) {
+    throw Object.assign(new Error(`charset "${encoding}" is not supported: the body must be UTF-8`), { status: 415 });
+  }
+  const bad = invalidUtf8Offset(body);
+  if (bad !== -1) {
+    throw Object.assign(new Error(`body is not valid UTF-8 (byte offset ${bad}: ${hexByte(body[bad]!)}); send UTF-8 text`), { status: 400 });
+  }
 }
 
 export async function createApp(opts: { config: Config; db: Database; logger: Logger }): Promise<App> {
@@ -100,6 +116,9 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    // In production, no "Did you mean …?" suggestions naming fields, arguments and enum values
+    // to callers without a token (introspection needs one there, see requestGuardsPlugin).
+    hideSchemaDetailsFromClientErrors: config.production,
     stopOnTerminationSignals: false,
     validationRules: requestLimitRules,
     // Compact JSON: Apollo pretty-prints by default, which costs time and bytes on every series.
@@ -118,7 +137,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
 
   app.use(
     '/graphql',
-    express.json({ limit: '2mb' }),
+    express.json({ limit: '2mb', verify: requireUtf8 }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
         let auth;

@@ -1,4 +1,4 @@
-import { BREAK, GraphQLError, visit, type DocumentNode } from 'graphql';
+import { BREAK, GraphQLError, Kind, visit, type ASTNode, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from 'pino';
 import { BadInputError } from '../errors/app-errors.js';
@@ -68,17 +68,26 @@ export function assertNoNul(document: DocumentNode | undefined, variables: Recor
   if (literal) throw badInput(literal);
 }
 
-/** True when the document selects `__schema` or `__type` anywhere (fragments included). */
-function usesIntrospection(document: DocumentNode | undefined): boolean {
+/** True when the operation to run selects `__schema` or `__type`, in the fragments it spreads too. */
+function usesIntrospection(document: DocumentNode | undefined, operation: OperationDefinitionNode | undefined | null): boolean {
+  if (!document || !operation) return false;
+  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  const pending: ASTNode[] = [operation];
+  const spread = new Set<string>();
   let found = false;
-  if (document) {
-    visit(document, {
+  while (pending.length > 0 && !found) {
+    visit(pending.pop()!, {
       Field: (node) => {
-        if (node.name.value === '__schema' || node.name.value === '__type') {
-          found = true;
-          return BREAK;
+        if (node.name.value !== '__schema' && node.name.value !== '__type') return undefined;
+        found = true;
+        return BREAK;
+      },
+      FragmentSpread: (node) => {
+        const f = fragments.get(node.name.value);
+        if (f && !spread.has(node.name.value)) {
+          spread.add(node.name.value);
+          pending.push(f);
         }
-        return undefined;
       },
     });
   }
@@ -109,7 +118,7 @@ export function requestGuardsPlugin(logger: Logger, opts: { production: boolean 
           // In production the schema is for callers with a token (other teams build their
           // clients from the committed schema.graphql of @tally/schema); anonymous callers
           // would otherwise map every operation, argument and enum of the API.
-          if (opts.production && !contextValue?.principal && usesIntrospection(document)) {
+          if (opts.production && !contextValue?.principal && usesIntrospection(document, operation)) {
             throw new GraphQLError('introspection needs a token: send "Authorization: Bearer <token>"', {
               extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
             });

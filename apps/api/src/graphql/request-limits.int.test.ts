@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { MAX_ALIASES, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
 import { Role } from '../modules/auth/role.js';
 import { startTestApp, type TestApp } from '../testing/test-app.js';
@@ -66,6 +68,28 @@ describe('limits of one GraphQL request', () => {
     ).join(' ');
     const m = await t.gql(`{ ${metric} }`, undefined, viewer);
     expect(m.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('answers the same limits over WebSocket with their own message and code, not as internal errors', async () => {
+    const client = createClient({ url: `${t.baseUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` }, retryAttempts: 0 });
+    const run = (query: string) =>
+      new Promise<unknown>((resolve) => {
+        client.subscribe({ query }, { next: resolve, error: resolve, complete: () => {} });
+      });
+    try {
+      const aliases = Array.from({ length: MAX_ALIASES + 1 }, (_, i) => `a${i}: settings { timeZone }`).join(' ');
+      expect(await run(`{ ${aliases} }`)).toEqual([
+        expect.objectContaining({ message: `Aliases limit of ${MAX_ALIASES} exceeded, found ${MAX_ALIASES + 1}.`, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }),
+      ]);
+      expect(await run('{ nope }')).toEqual([expect.objectContaining({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })]);
+      expect(await run('{ nope')).toEqual([expect.objectContaining({ extensions: { code: 'GRAPHQL_PARSE_FAILED' } })]);
+      // A value its type refuses, as over HTTP.
+      expect(await run('subscription { metricUpdated(keys: ["payments.pay_in.attempts"], period: FORTNIGHT) { key } }')).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
+      ]);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('refuses ingestPaymentOutcomes twice in one operation, storing nothing', async () => {
@@ -141,6 +165,25 @@ describe('introspection', () => {
     }
   });
 
+  it('looks only at the operation that runs, and names no schema details in production errors', async () => {
+    const t = await startTestApp({ env: { NODE_ENV: 'production' } });
+    try {
+      const doc = 'query A { __typename } query B { __schema { queryType { name } } }';
+      const res = await fetch(`${t.baseUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: doc, operationName: 'A' }),
+      });
+      expect(await res.json()).toEqual({ data: { __typename: 'Query' } });
+      // Without a token, a misspelt field gets no "Did you mean …?" naming the real one.
+      const typo = await t.gql('{ paymentSucess }', undefined, null);
+      expect(typo.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(JSON.stringify(typo)).not.toMatch(/Did you mean|paymentSuccess"/);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('stays open outside production, for the local landing page', async () => {
     const t = await startTestApp();
     try {
@@ -148,5 +191,45 @@ describe('introspection', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('GraphQL bodies are UTF-8', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('refuses bytes that are not UTF-8 (400) and other charsets (415) before anything runs, so ids never merge', async () => {
+    const editor = await t.tokenFor(Role.EDITOR);
+    const source = await newSource(t);
+    const send = (id: Buffer, type = 'application/json') =>
+      fetch(`${t.baseUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': type, authorization: `Bearer ${editor}` },
+        body: Buffer.concat([
+          Buffer.from(
+            `{"query":"mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted duplicates } }","variables":{"s":"${source.id}","e":[{"id":"`,
+          ),
+          id,
+          Buffer.from(`","occurredAt":"${minutesAgo(5)}","direction":"PAY_IN","channel":"card","status":"SUCCEEDED"}]}}`),
+        ]),
+      });
+    for (const id of [Buffer.from('gql-col-\xe9', 'latin1'), Buffer.from('gql-col-\xe8', 'latin1')]) {
+      const res = await send(id);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toMatch(/not valid UTF-8 \(byte offset \d+: 0xe[89]\)/);
+    }
+    const utf16 = await send(Buffer.from('gql-col', 'utf8'), 'application/json; charset=utf-16');
+    expect(utf16.status).toBe(415);
+    // Nothing stored; proper UTF-8 is accepted.
+    const ok = await send(Buffer.from('gql-col-é', 'utf8'), 'application/json; charset=UTF-8');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ data: { ingestPaymentOutcomes: { accepted: 1, duplicates: 0 } } });
+    const attempts = await t.gql<{ paymentSuccess: { attempts: number } }>(
+      `{ paymentSuccess(direction: PAY_IN, from: "${minutesAgo(60)}", to: "${minutesAgo(-10)}") { attempts } }`,
+    );
+    expect(attempts.data?.paymentSuccess.attempts).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createSourceEventStream, execute, specifiedRules, validate, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
+import { createSourceEventStream, execute, GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -48,6 +48,10 @@ function subscribeWithFreshLoaders(newLoaders: () => Context['loaders']) {
   };
 }
 
+function withCode(e: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(e.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: e.originalError, extensions: { ...e.extensions, code } });
+}
+
 /** A client sees INTERNAL_SERVER_ERROR only; the cause goes to the log. */
 function logMasked(logger: Logger, e: GraphQLError): void {
   const cause = maskedCause(e);
@@ -89,6 +93,17 @@ export function attachSubscriptions(opts: {
   const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema: opts.schema,
+      // graphql-ws would treat a syntax error as its own failure and close the socket (4500,
+      // logged as an internal error): answer it as an error of that operation instead.
+      onSubscribe: (_ctx, _id, payload) => {
+        try {
+          parse(payload.query);
+          return undefined;
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
+      },
       // The same limits as over HTTP (aliases, one ingest per operation).
       validate: (schema, document, rules) => validate(schema, document, [...(rules ?? specifiedRules), ...requestLimitRules]),
       onConnect: async (ctx) => {
@@ -120,7 +135,16 @@ export function attachSubscriptions(opts: {
       subscribe: subscribeWithFreshLoaders(opts.newLoaders),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => (logMasked(opts.logger, e), formatError(e.toJSON(), e))) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => (logMasked(opts.logger, e), formatError(e.toJSON(), e))),
+      // What reaches onError failed before execution: a syntax error or a validation error
+      // (the alias limit, one ingest per operation, an unknown field…). graphql-ws leaves them
+      // without a code; they are the client's, so they get the code they get over HTTP instead
+      // of being masked (and logged) as internal errors.
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((e) => {
+          const coded = e.extensions?.code ? e : withCode(e, e.message.startsWith('Syntax Error') ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED');
+          logMasked(opts.logger, coded);
+          return formatError(coded.toJSON(), coded);
+        }),
     },
     wsServer,
   );

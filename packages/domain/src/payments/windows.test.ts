@@ -183,6 +183,11 @@ describe('hourly points follow the wall clock of the organisation', () => {
     }
   });
 
+  it('refuses an invalid instant in startOfLocalHour instead of searching forever', () => {
+    expect(() => startOfLocalHour(new Date(Number.NaN), 'UTC')).toThrow(CalendarInputError);
+    expect(() => startOfLocalHour(new Date(Number.NaN), 'Australia/Lord_Howe')).toThrow(/not a valid instant/);
+  });
+
   it('puts any instant in the point that startOfLocalHour names', () => {
     let seed = 7;
     const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;

@@ -213,5 +213,7 @@ function localHourAtOrBefore(zone: IANAZone, t: number): HourStart {
 /** The start of the local hour containing an instant (the start of its HOUR series point). */
 export function startOfLocalHour(instant: Date, timeZone: string): Date {
   if (!isValidTimeZone(timeZone)) throw new CalendarInputError('timeZone', `unknown time zone "${timeZone}": use an IANA name such as Asia/Shanghai`);
+  // An invalid instant's NaN offset never equals itself: the boundary search would not end.
+  if (!(instant instanceof Date) || !Number.isFinite(instant.getTime())) throw new CalendarInputError('instant', 'not a valid instant');
   return new Date(localHourAtOrBefore(IANAZone.create(timeZone), instant.getTime()).at);
 }
