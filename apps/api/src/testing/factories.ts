@@ -48,7 +48,7 @@ export function ndjson(events: readonly unknown[]): string {
 export interface IngestAnswer {
   status: number;
   headers: Headers;
-  body: { accepted?: number; duplicates?: number; rejected?: { line: number; id?: string; field?: string; code: string; reason: string }[]; error?: string };
+  body: { accepted?: number; duplicates?: number; rejected?: { line: number; id?: string; field?: string; code: string; reason: string }[]; rejectedCount?: number; error?: string };
 }
 
 /** POSTs to the ingest endpoint as a payment system would. */

@@ -306,6 +306,30 @@ describe('hostile input', () => {
     ]);
   });
 
+  it('lists the first 10,000 rejections in line order and counts them all, keeping the good lines', async () => {
+    const s = await newSource(t, 'many-rejections');
+    const at = minutesAgo(20);
+    await post(t, s.key, ndjson([event('cap-stored', at)]));
+    // Line 1 conflicts with the stored version (found when storing, after validation);
+    // 10,005 lines are not events, one is good, the last is not JSON.
+    const lines = [event('cap-stored', at, { channel: 'other' }), ...Array.from({ length: 10_005 }, () => '{}'), event('cap-ok', at), '{"id":'];
+    const r = await post(t, s.key, ndjson(lines));
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ accepted: 1, duplicates: 0, rejectedCount: 10_007 });
+    expect(r.body.rejected).toHaveLength(10_000);
+    expect(r.body.rejected![0]).toMatchObject({ line: 1, id: 'cap-stored', code: 'conflict' });
+    expect(r.body.rejected![1]).toMatchObject({ line: 2, field: 'id', code: 'invalid' });
+    expect(r.body.rejected!.map((x) => x.line)).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+    expect(await stored(s.id)).toBe(2);
+    const q = await t.gql<{ sources: { id: string; last24h: { accepted: number; rejected: number } }[] }>('{ sources { id last24h { accepted rejected } } }');
+    expect(q.data!.sources.find((x) => x.id === s.id)!.last24h).toEqual({ accepted: 2, rejected: 10_007 });
+
+    // Few rejections: all listed, the count equal to the list's length.
+    const few = await post(t, s.key, ndjson([event('cap-ok-2', at), '{}']));
+    expect(few.body).toMatchObject({ accepted: 1, rejectedCount: 1 });
+    expect(few.body.rejected).toHaveLength(1);
+  });
+
   it('stores every offset RFC 3339 allows at its instant, also those PostgreSQL itself refuses (±16:00 and beyond)', async () => {
     const s = await newSource(t);
     const instant = Date.parse(minutesAgo(90, 30)) + 123;
@@ -360,7 +384,7 @@ describe('hostile input', () => {
 });
 
 describe('ingestPaymentOutcomes (GraphQL)', () => {
-  const M = `mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted duplicates rejected { line id field code reason } } }`;
+  const M = `mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted duplicates rejected { line id field code reason } rejectedCount } }`;
 
   it('has the HTTP semantics for an EDITOR and refuses a VIEWER', async () => {
     const s = await newSource(t);
@@ -371,7 +395,7 @@ describe('ingestPaymentOutcomes (GraphQL)', () => {
       { s: s.id, e: [event('g1', at), event('g1', at), { id: 'g2', occurredAt: at, direction: 'PAY_OUT', channel: 'x', status: 'FAILED' }] },
       editor,
     );
-    expect(r.data?.ingestPaymentOutcomes).toMatchObject({ accepted: 1, duplicates: 1, rejected: [{ line: 3, field: 'failureCode' }] });
+    expect(r.data?.ingestPaymentOutcomes).toMatchObject({ accepted: 1, duplicates: 1, rejected: [{ line: 3, field: 'failureCode' }], rejectedCount: 1 });
     const viewer = await t.tokenFor(Role.VIEWER);
     expect((await t.gql(M, { s: s.id, e: [] }, viewer)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
@@ -441,6 +465,7 @@ describe('bodies that are not UTF-8', () => {
         { line: 1, code: 'malformed', reason: 'line 1 is not valid UTF-8 (byte offset 11 in the line: 0xe9); send UTF-8 text' },
         { line: 2, code: 'malformed', reason: 'line 2 is not valid UTF-8 (byte offset 11 in the line: 0xe8); send UTF-8 text' },
       ],
+      rejectedCount: 2,
     });
     expect(await ids(s.id)).toEqual([]);
 

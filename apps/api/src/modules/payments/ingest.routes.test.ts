@@ -29,6 +29,42 @@ describe('forEachNdjsonItem', () => {
     expect(items[2]).toEqual({ line: 5, value: { id: 'e-5', note: '' } });
   });
 
+  it('rejects lines that cannot be JSON by their first character, and still reads indented and bare JSON values', async () => {
+    const body = [
+      'x', // 1
+      '<html><body>502 Bad Gateway</body></html>', // 2
+      'id,occurredAt,direction', // 3
+      `\t${line(4)}`, // 4: JSON whitespace first
+      `\u00a0\u3000${line(5)}`, // 5: other whitespace first (trimmed, then parsed)
+      'true', // 6: JSON, not an event (the validation rejects it)
+      '-1', // 7
+      '"text"', // 8
+      '[1]', // 9
+      '{"id": "broken"', // 10: starts as JSON, is not
+      '\u00a0', // 11: nothing but whitespace: skipped
+      'null', // 12
+      '\ufffdx', // 13: a replacement character first (as sent: valid UTF-8)
+      'é{}', // 14
+    ].join('\n');
+    const items = await decodeNdjsonBody(Buffer.from(body));
+    const shape = items.map((i) => ('malformed' in i ? [i.line, i.malformed] : [i.line, i.value]));
+    expect(shape).toEqual([
+      [1, 'line 1 is not valid JSON: it begins with "x"'],
+      [2, 'line 2 is not valid JSON: it begins with "<"'],
+      [3, 'line 3 is not valid JSON: it begins with "i"'],
+      [4, { id: 'e-4', note: '' }],
+      [5, { id: 'e-5', note: '' }],
+      [6, true],
+      [7, -1],
+      [8, 'text'],
+      [9, [1]],
+      [10, expect.stringMatching(/^line 10 is not valid JSON: .+/)],
+      [12, null],
+      [13, 'line 13 is not valid JSON: it begins with "\ufffd"'],
+      [14, 'line 14 is not valid JSON: it begins with "é"'],
+    ]);
+  });
+
   it('decodes a line longer than a piece whole', async () => {
     const long = line(2, 'x'.repeat(200_000));
     const items = await decodeNdjsonBody(Buffer.from(`${line(1)}\n${long}\n${line(3)}\n`));

@@ -85,34 +85,61 @@ function decodeLines(text: string, line: number, take: (item: RawItem) => void):
     let end = text.indexOf('\n', start);
     if (end === -1) end = text.length;
     line++;
-    let value: unknown;
-    let parsed = false;
     if (end > start) {
+      const slice = text.slice(start, end);
       // JSON.parse skips JSON whitespace itself, so the usual line needs no trimmed copy.
-      try {
-        value = JSON.parse(text.slice(start, end));
-        parsed = true;
-      } catch {
-        // decided below, on the trimmed line
-      }
-    }
-    if (parsed) {
-      take({ line, value });
-    } else {
-      const raw = text.slice(start, end).trim();
-      if (raw) {
-        let item: RawItem;
-        try {
-          item = { line, value: JSON.parse(raw) };
-        } catch (err) {
-          item = { line, malformed: `line ${line} is not valid JSON: ${(err as Error).message}` };
-        }
-        take(item);
+      const parsed = cannotStartJson(slice.charCodeAt(0)) ? notJson(`it begins with ${JSON.stringify(slice[0])}`) : parseJson(slice);
+      if (parsed !== NOT_JSON) take({ line, value: parsed });
+      else {
+        // Other whitespace (a no-break space, a byte-order mark) is not part of the event either;
+        // a line of nothing but whitespace is skipped.
+        const raw = slice.trim();
+        const again = raw === slice || !raw ? NOT_JSON : parseJson(raw);
+        if (again !== NOT_JSON) take({ line, value: again });
+        else if (raw) take({ line, malformed: `line ${line} is not valid JSON: ${lastJsonError}` });
       }
     }
     start = end + 1;
   }
   return line;
+}
+
+const NOT_JSON = Symbol('not JSON');
+let lastJsonError = '';
+
+function notJson(reason: string): typeof NOT_JSON {
+  lastJsonError = reason;
+  return NOT_JSON;
+}
+
+/**
+ * Whether a line starting with this UTF-16 unit is not JSON, with no need to parse it: not a
+ * character a JSON text can start with (`{ [ " - 0-9 t f n`) nor whitespace of any kind (a
+ * line may be indented). A CSV file or an HTML page sent as NDJSON is rejected at ~1 µs a
+ * line this way.
+ */
+function cannotStartJson(c: number): boolean {
+  if (c === 0x7b) return false; // '{': every event
+  if (c <= 0x20 || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e) return false;
+  return c < 0x80 || !/\s/.test(String.fromCharCode(c));
+}
+
+/**
+ * JSON.parse, answering NOT_JSON (and the reason in lastJsonError) instead of throwing with a
+ * stack trace: capturing one cost ~5 µs, and a 16 MiB body of 5.6 million lines that are not
+ * JSON took 88 s of the ingest's single validation slot, 13 µs a line (docs/payments.md).
+ */
+function parseJson(text: string): unknown {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    lastJsonError = (err as Error).message;
+    return NOT_JSON;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function send(res: Response, status: number, error: string, headers: Record<string, string> = {}) {

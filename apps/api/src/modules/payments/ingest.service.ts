@@ -11,13 +11,27 @@ export type RawItem = { line: number; value: unknown } | { line: number; malform
 export interface IngestResult {
   accepted: number;
   duplicates: number;
+  /** The first MAX_LISTED_REJECTIONS rejections, in line order. */
   rejected: IngestRejection[];
+  /** Every rejected line, listed or not. */
+  rejectedCount: number;
 }
+
+/**
+ * Rejections listed in an answer; the rest are counted (`rejectedCount`). A 16 MiB body of
+ * three-byte lines that are not events (5.6 million rejections) was answered with 407 MB of
+ * JSON after 52 s, and one of lines that are not JSON with a 500 (V8's longest string is
+ * shorter than its answer). 10,000 lists every line of any batch a client should send (the
+ * file import keeps as many in memory for its summary).
+ */
+export const MAX_LISTED_REJECTIONS = 10_000;
 
 export interface IngestOptions {
   /** File import backfills: no late-event horizon (deduplication still applies). */
   allowLate?: boolean;
   now?: Date;
+  /** Rejections listed in the answer (default MAX_LISTED_REJECTIONS); the file import lists all of a batch. */
+  listRejections?: number;
 }
 
 const VALIDATION_SLICE = 500;
@@ -33,8 +47,10 @@ interface Candidate {
 
 interface Prepared {
   candidates: Candidate[];
-  /** Lines that did not validate. */
+  /** The first lines that did not validate (as many as the answer lists). */
   rejected: IngestRejection[];
+  /** Lines that did not validate, listed or not. */
+  invalid: number;
   /** Every candidate's repeats: duplicates when the candidate is stored by this request. */
   repeats: number;
   /** Every candidate's variants as conflicts with the candidate's line: what they are when it is stored by this request. */
@@ -92,7 +108,7 @@ export class PaymentIngestService {
     opts: IngestOptions = {},
   ): Promise<IngestResult> {
     const prepared = await this.validating(() => this.prepare(input, opts));
-    return this.storing(() => this.store(sourceId, prepared));
+    return this.storing(() => this.store(sourceId, prepared, opts.listRejections ?? MAX_LISTED_REJECTIONS));
   }
 
   // p-limit: a well-kept queue (FIFO, errors released) rather than one more hand-written here.
@@ -106,15 +122,21 @@ export class PaymentIngestService {
     const rules = { now, horizonMs };
 
     const rejected: IngestRejection[] = [];
+    let invalid = 0;
+    const limit = opts.listRejections ?? MAX_LISTED_REJECTIONS;
+    const reject = (r: IngestRejection) => {
+      // Items come in line order: the ones kept are the first lines rejected.
+      if (invalid++ < limit) rejected.push(r);
+    };
     const valid: Candidate[] = [];
     const take = (item: RawItem) => {
       if ('malformed' in item) {
-        rejected.push({ line: item.line, code: 'malformed', reason: item.malformed });
+        reject({ line: item.line, code: 'malformed', reason: item.malformed });
         return;
       }
       const v = validatePaymentOutcome(item.value, item.line, rules);
       if (v.ok) valid.push({ event: v.event, line: item.line });
-      else rejected.push(v.rejection);
+      else reject(v.rejection);
     };
     if (typeof input === 'function') {
       // The decoder gives the event loop back between its pieces.
@@ -141,7 +163,7 @@ export class PaymentIngestService {
         break;
       }
     }
-    if (strictlyAscending) return { candidates: valid, rejected, repeats: 0, variantConflicts: [] };
+    if (strictlyAscending) return { candidates: valid, rejected, invalid, repeats: 0, variantConflicts: [] };
     valid.sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     const candidates: Candidate[] = [];
     const variantConflicts: IngestRejection[] = [];
@@ -164,7 +186,7 @@ export class PaymentIngestService {
       }
       i = j;
     }
-    return { candidates, rejected, repeats, variantConflicts };
+    return { candidates, rejected, invalid, repeats, variantConflicts };
   }
 
   /**
@@ -172,16 +194,16 @@ export class PaymentIngestService {
    * Every line of an id is judged against one version of it: the stored one when the id was
    * already ingested, else the request's first line of it.
    */
-  private async store(sourceId: string, { candidates, rejected, repeats, variantConflicts }: Prepared): Promise<IngestResult> {
+  private async store(sourceId: string, { candidates, rejected, invalid, repeats, variantConflicts }: Prepared, limit: number): Promise<IngestResult> {
     const events = candidates.map((c) => c.event);
     // Usual case: every id new. On PostgreSQL the events, their counters, this request's outcome
     // and the change notice commit together in a transaction of their own (insertNewPaymentEvents).
     const all = changeNotice(events);
-    const allNew = { duplicates: repeats, rejected: rejected.length + variantConflicts.length };
+    const allNew = { duplicates: repeats, rejected: invalid + variantConflicts.length };
     const fast = await retrying(this.log, () => insertNewPaymentEvents(this.db, sourceId, events, allNew, all && this.changes.notification(all)));
     if (fast) {
       if (all) this.changes.afterCommit(all);
-      return { accepted: events.length, duplicates: repeats, rejected: [...rejected, ...variantConflicts].sort((a, b) => a.line - b.line) };
+      return { accepted: events.length, duplicates: repeats, ...listed(rejected, invalid, variantConflicts, limit) };
     }
 
     const outcome = await retrying(this.log, () =>
@@ -221,19 +243,25 @@ export class PaymentIngestService {
         const acc = inserted.size === events.length ? events : events.filter((e) => inserted.has(e.id));
         let last: Date | null = null;
         for (const e of acc) if (!last || e.occurredAt.getTime() > last.getTime()) last = e.occurredAt;
-        await recordIngestOutcome(m, sourceId, { accepted: acc.length, duplicates, rejected: rejected.length + conflicts.length, lastEventAt: last });
+        await recordIngestOutcome(m, sourceId, { accepted: acc.length, duplicates, rejected: invalid + conflicts.length, lastEventAt: last });
         const notice = changeNotice(acc);
         if (notice) await this.changes.notifyInTransaction(m, notice);
         return { accepted: acc.length, duplicates, conflicts, notice };
       }),
     );
     if (outcome.notice) this.changes.afterCommit(outcome.notice);
-    return {
-      accepted: outcome.accepted,
-      duplicates: outcome.duplicates,
-      rejected: [...rejected, ...outcome.conflicts].sort((a, b) => a.line - b.line),
-    };
+    return { accepted: outcome.accepted, duplicates: outcome.duplicates, ...listed(rejected, invalid, outcome.conflicts, limit) };
   }
+}
+
+/**
+ * The answer's rejections: the first `limit` by line of the validation's and the store's, and
+ * how many there are. `invalid` counts lines that did not validate; those listed are the first
+ * `limit` of them, so any left out lies after all of those and cannot be among the first `limit`.
+ */
+function listed(invalidListed: IngestRejection[], invalid: number, conflicts: IngestRejection[], limit: number): Pick<IngestResult, 'rejected' | 'rejectedCount'> {
+  const all = conflicts.length ? [...invalidListed, ...conflicts].sort((a, b) => a.line - b.line) : invalidListed;
+  return { rejected: all.length > limit ? all.slice(0, limit) : all, rejectedCount: invalid + conflicts.length };
 }
 
 /** A later line of the request whose id is on `first`'s line with other content. */

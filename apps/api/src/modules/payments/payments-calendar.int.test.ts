@@ -348,7 +348,7 @@ describe('settings that change figures', () => {
     const d34 = event('late-34d', ago(34), { channel: 'wechat' });
     const d36 = event('late-36d', ago(36), { channel: 'wechat' });
     const r35 = await post(t, gateway.key, ndjson([d34, d36]));
-    expect(r35.body).toEqual({ accepted: 1, duplicates: 0, rejected: [tooLate(2, 'late-36d')] });
+    expect(r35.body).toEqual({ accepted: 1, duplicates: 0, rejected: [tooLate(2, 'late-36d')], rejectedCount: 1 });
     all.push(d34);
 
     const d10 = failed('late-10d', ago(10), 'BANK_TIMEOUT', { channel: 'alipay' });
@@ -356,7 +356,7 @@ describe('settings that change figures', () => {
     try {
       await updateSettings({ lateHorizonDays: 7 });
       const r7 = await post(t, gateway.key, ndjson([d10, d6]));
-      expect(r7.body).toEqual({ accepted: 1, duplicates: 0, rejected: [tooLate(1, 'late-10d')] });
+      expect(r7.body).toEqual({ accepted: 1, duplicates: 0, rejected: [tooLate(1, 'late-10d')], rejectedCount: 1 });
       all.push(d6);
       // GraphQL ingest follows the same setting.
       const g7 = await t.gql<{ ingestPaymentOutcomes: unknown }>(
@@ -369,7 +369,7 @@ describe('settings that change figures', () => {
     }
     // The same event, never stored, is accepted once the horizon is 35 days again.
     const again = await post(t, gateway.key, ndjson([d10, d6, d36]));
-    expect(again.body).toEqual({ accepted: 1, duplicates: 1, rejected: [tooLate(3, 'late-36d')] });
+    expect(again.body).toEqual({ accepted: 1, duplicates: 1, rejected: [tooLate(3, 'late-36d')], rejectedCount: 1 });
     all.push(d10);
 
     // What was accepted counts, what was rejected does not.

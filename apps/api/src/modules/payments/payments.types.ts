@@ -179,8 +179,11 @@ export class IngestResult {
   @Field(() => Int, { description: 'Events already stored with the same content: counted once.' })
   duplicates!: number;
 
-  @Field(() => [IngestRejection])
+  @Field(() => [IngestRejection], { description: 'The first 10,000 rejected events, in line order (all of them for any batch GraphQL accepts).' })
   rejected!: IngestRejection[];
+
+  @Field(() => Int, { description: 'Every rejected event, listed in `rejected` or not.' })
+  rejectedCount!: number;
 }
 
 /**

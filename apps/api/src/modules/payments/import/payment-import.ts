@@ -70,10 +70,11 @@ export async function importPaymentOutcomes(
   const flush = async () => {
     const items = batch;
     batch = [];
-    const result = await ingest.ingest(sourceId, items, { allowLate: true });
+    // Every rejection of a batch is listed: --rejects writes them all.
+    const result = await ingest.ingest(sourceId, items, { allowLate: true, listRejections: Infinity });
     progress.accepted += result.accepted;
     progress.duplicates += result.duplicates;
-    progress.rejected += result.rejected.length;
+    progress.rejected += result.rejectedCount;
     progress.lines = items[items.length - 1]!.line;
     for (const r of result.rejected) {
       if (rejections.length < MAX_KEPT_REJECTIONS) rejections.push(r);
