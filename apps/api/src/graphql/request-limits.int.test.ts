@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { MAX_ALIASES, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
+import { MAX_ALIASES, MAX_DEPTH, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
 import { Role } from '../modules/auth/role.js';
 import { startTestApp, type TestApp } from '../testing/test-app.js';
 import { event, minutesAgo, newSource } from '../testing/factories.js';
@@ -37,6 +37,32 @@ describe('limits of one GraphQL request', () => {
     // Through fragments too.
     const viaFragment = await t.gql(`{ ...F } fragment F on Query { ${fields(MAX_ALIASES + 1)} }`, undefined, viewer);
     expect(viaFragment.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it(`refuses fields nested deeper than ${MAX_DEPTH}, before running anything, and still answers introspection`, async () => {
+    // week: depth 1, each previous one more, number one more.
+    const weeks = (previous: number) => `{ week(date: "2023-01-10") { ${'previous { '.repeat(previous)}number${' }'.repeat(previous)} } }`;
+    const ok = await t.gql<{ week: unknown }>(weeks(MAX_DEPTH - 2), undefined, viewer);
+    expect(ok.errors).toBeUndefined();
+    let w = ok.data!.week as { previous?: unknown; number?: number };
+    for (let i = 0; i < MAX_DEPTH - 2; i++) w = w.previous as typeof w;
+    expect(w.number).toBe(3 + 52 - (MAX_DEPTH - 2)); // week 03 of 2023 (as in the example report), back into 2022's 52 weeks
+
+    const res = await fetch(`${t.baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` },
+      body: JSON.stringify({ query: weeks(1_000) }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { data?: unknown; errors: { message: string; extensions: { code: string } }[] };
+    expect(body.data).toBeUndefined();
+    expect(body.errors[0]).toMatchObject({ message: `Query depth limit of ${MAX_DEPTH} exceeded, found ${1_000 + 2}.`, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+
+    // Clients generate their types from the standard introspection query, nested deeper than that.
+    const { getIntrospectionQuery } = await import('graphql');
+    const intro = await t.gql<{ __schema: { types: unknown[] } }>(getIntrospectionQuery(), undefined, viewer);
+    expect(intro.errors).toBeUndefined();
+    expect(intro.data!.__schema.types.length).toBeGreaterThan(20);
   });
 
   it(`answers at most ${MAX_SERIES_POINTS_PER_REQUEST} series points per request, failing the field that goes past it`, async () => {
