@@ -14,7 +14,7 @@ import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { formatError } from './errors/format-error.js';
 import { requestGuardsPlugin } from './graphql/request-guards.js';
-import { requestLimitRules } from './graphql/request-limits.js';
+import { MAX_REQUEST_BYTES, requestLimitRules } from './graphql/request-limits.js';
 import { attachSubscriptions } from './graphql/subscriptions.js';
 import { createLoaders } from './loaders.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -137,7 +137,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
 
   app.use(
     '/graphql',
-    express.json({ limit: '2mb', verify: requireUtf8 }),
+    express.json({ limit: MAX_REQUEST_BYTES, verify: requireUtf8 }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
         let auth;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { MAX_ALIASES, MAX_DEPTH, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
+import { MAX_ALIASES, MAX_DEPTH, MAX_OPERATIONS_PER_SOCKET, MAX_REQUEST_BYTES, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
 import { Role } from '../modules/auth/role.js';
 import { startTestApp, type TestApp } from '../testing/test-app.js';
 import { event, minutesAgo, newSource } from '../testing/factories.js';
@@ -116,6 +116,40 @@ describe('limits of one GraphQL request', () => {
     } finally {
       await client.dispose();
     }
+  });
+
+  it(`runs at most ${MAX_OPERATIONS_PER_SOCKET} operations at once on one WebSocket, and closes one sending more than ${MAX_REQUEST_BYTES} bytes`, async () => {
+    const client = createClient({ url: `${t.baseUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` }, retryAttempts: 0 });
+    const SUB = 'subscription { metricUpdated(keys: ["payments.pay_in.attempts"], period: DAY) { key value } }';
+    const first: Promise<unknown>[] = [];
+    const stops: (() => void)[] = [];
+    const open = () =>
+      new Promise<unknown>((resolve) => {
+        stops.push(client.subscribe({ query: SUB }, { next: (m) => resolve(m), error: (e) => resolve({ error: e }), complete: () => {} }));
+      });
+    try {
+      for (let i = 0; i < MAX_OPERATIONS_PER_SOCKET; i++) first.push(open());
+      const answers = await Promise.all(first);
+      expect(answers.every((a) => (a as { data?: { metricUpdated: { key: string } } }).data?.metricUpdated.key === 'payments.pay_in.attempts')).toBe(true);
+      // One more is refused with a reason; the others keep running.
+      expect(await open()).toEqual({
+        error: [expect.objectContaining({ message: expect.stringMatching(/^at most 100 operations at once on one connection/), extensions: { code: 'BAD_REQUEST' } })],
+      });
+      // Completing one makes room.
+      stops[0]!();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await open()).toMatchObject({ data: { metricUpdated: { key: 'payments.pay_in.attempts' } } });
+    } finally {
+      for (const stop of stops) stop();
+      await client.dispose();
+    }
+
+    // A message over the limit: the socket closes with 1009 (message too big).
+    const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    await new Promise((r) => ws.once('open', r));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${viewer}`, pad: 'x'.repeat(MAX_REQUEST_BYTES) } }));
+    expect(await closed).toBe(1009);
   });
 
   it('refuses ingestPaymentOutcomes twice in one operation, storing nothing', async () => {

@@ -12,6 +12,16 @@ import { BadInputError } from '../errors/app-errors.js';
  */
 export const MAX_ALIASES = 30;
 
+/** Bytes of one GraphQL request: an HTTP body, or one WebSocket message (ws would take 100 MiB). */
+export const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Operations running at once on one WebSocket. Each subscription holds listeners and reads its
+ * first values from the database: without a bound, one socket could hold thousands. A
+ * dashboard needs one per period and set of keys (`metricUpdated` takes many keys at once).
+ */
+export const MAX_OPERATIONS_PER_SOCKET = 100;
+
 /**
  * Nesting of fields per operation (introspection aside). `Week.previous` is a Week: without a
  * bound, 1,000 nested `previous` took 0.3 s of the event loop; the deepest query of the schema

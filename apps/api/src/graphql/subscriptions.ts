@@ -8,7 +8,7 @@ import { isConnectionError } from '@tally/db';
 import type { Context } from '../context.js';
 import { formatError, maskedCause } from '../errors/format-error.js';
 import type { Principal } from '../modules/auth/auth.service.js';
-import { requestLimitRules } from './request-limits.js';
+import { MAX_OPERATIONS_PER_SOCKET, MAX_REQUEST_BYTES, requestLimitRules } from './request-limits.js';
 
 type BaseContext = Omit<Context, 'loaders' | 'principal' | 'requestId'>;
 
@@ -73,7 +73,8 @@ export function attachSubscriptions(opts: {
   newLoaders: () => Context['loaders'];
   logger: Logger;
 }) {
-  const wsServer = new WebSocketServer({ server: opts.httpServer, path: '/graphql' });
+  // A message over the limit closes the socket with 1009 (message too big), as HTTP answers 413.
+  const wsServer = new WebSocketServer({ server: opts.httpServer, path: '/graphql', maxPayload: MAX_REQUEST_BYTES });
   let seq = 0;
   // Open connections and the header each authenticated with. A token is checked when a socket
   // connects and again whenever credentials change: revoking a token closes its sockets at
@@ -95,7 +96,15 @@ export function attachSubscriptions(opts: {
       schema: opts.schema,
       // graphql-ws would treat a syntax error as its own failure and close the socket (4500,
       // logged as an internal error): answer it as an error of that operation instead.
-      onSubscribe: (_ctx, _id, payload) => {
+      onSubscribe: (ctx, _id, payload) => {
+        // graphql-ws has entered this operation's id already.
+        if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
+          return [
+            new GraphQLError(`at most ${MAX_OPERATIONS_PER_SOCKET} operations at once on one connection; complete one first or open another connection`, {
+              extensions: { code: 'BAD_REQUEST' },
+            }),
+          ];
+        }
         try {
           parse(payload.query);
           return undefined;
