@@ -65,6 +65,9 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
   const pubSub = createTallyPubSub();
   const services = createServices(db, pubSub, logger);
   services.changes.start();
+  const stopWatchingConnections = db.closeStuckConnections(config.databaseStuckTimeoutMs, (heldMs) =>
+    logger.warn({ heldMs }, 'closed a database connection held longer than DATABASE_STUCK_TIMEOUT_MS: the database is not answering; its request answers 503'),
+  );
   const schema = await buildTallySchema(pubSub);
   const newLoaders = () => createLoaders(db, services);
   let draining = false;
@@ -186,6 +189,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
       draining = true;
       await apollo.stop();
       await services.changes.stop();
+      stopWatchingConnections();
     },
   };
 }

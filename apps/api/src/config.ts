@@ -23,6 +23,9 @@ const schema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(100).default(10),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    // A request holding a database connection longer than this finds the database unresponsive:
+    // the connection is closed and the request answers 503 (Database.closeStuckConnections).
+    DATABASE_STUCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(16 * 1024 * 1024),
     INGEST_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
   })
@@ -39,6 +42,7 @@ const schema = z
     logLevel: e.LOG_LEVEL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    databaseStuckTimeoutMs: e.DATABASE_STUCK_TIMEOUT_MS,
     ingestMaxBodyBytes: e.INGEST_MAX_BODY_BYTES,
     ingestMaxConcurrency: e.INGEST_MAX_CONCURRENCY,
   }));

@@ -38,6 +38,12 @@ export interface Database {
   listen(channel: string, onMessage: (payload: string) => void, onReconnect: () => void): Listener | null;
   /** Resolves when the database answers `SELECT 1` within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>;
+  /**
+   * From now on, closes every pooled connection checked out for longer than `afterMs` (see
+   * closeStuckConnections); returns the function that stops it. Nothing for the embedded
+   * database (in the process: it cannot stall apart from it).
+   */
+  closeStuckConnections(afterMs: number, onClose: (heldMs: number) => void): () => void;
   /** Applies pending migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** Reverts the last applied migration (used by `tally migrate down`). */
@@ -79,6 +85,58 @@ function guardCheckedOutClients(dataSource: DataSource): void {
     client[GUARDED] = true;
     client.on('error', () => {});
   });
+}
+
+interface WatchedPool {
+  on(event: 'acquire' | 'remove', fn: (client: PoolClientLike) => void): void;
+  on(event: 'release', fn: (err: unknown, client: PoolClientLike) => void): void;
+  off(event: string, fn: (...args: never[]) => void): void;
+}
+interface PoolClientLike {
+  end(): Promise<void>;
+}
+
+/**
+ * A database that stops answering without closing its connections (a frozen host, a network
+ * partition that drops packets) leaves each statement in flight waiting for ever: TCP sees
+ * nothing wrong, and node-postgres's own `query_timeout` would hand the connection back to the
+ * pool with the abandoned statement still on it (a later ROLLBACK could then be dropped from
+ * its queue, leaving a transaction open for the next user). Instead a connection checked out
+ * for longer than `afterMs` is closed: its statement fails as a connection error (503 to the
+ * client, nothing of the transaction committed unless COMMIT had already reached the server —
+ * then the client's retry is a duplicate), the pool discards it, and the server rolls back
+ * what was open when it sees the socket gone. Checked every second or so.
+ */
+function watchCheckouts(dataSource: DataSource, afterMs: number, onClose: (heldMs: number) => void): () => void {
+  const pool = (dataSource.driver as unknown as { master?: WatchedPool }).master;
+  if (!pool) return () => {};
+  const since = new Map<PoolClientLike, number>();
+  const acquired = (client: PoolClientLike) => since.set(client, Date.now());
+  const released = (_err: unknown, client: PoolClientLike) => since.delete(client);
+  const removed = (client: PoolClientLike) => since.delete(client);
+  pool.on('acquire', acquired);
+  pool.on('release', released);
+  pool.on('remove', removed);
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [client, at] of since) {
+        if (now - at <= afterMs) continue;
+        since.delete(client);
+        onClose(now - at);
+        // With a statement in flight, end() destroys the socket instead of waiting for it.
+        client.end().catch(() => {});
+      }
+    },
+    Math.max(50, Math.min(1_000, Math.floor(afterMs / 4))),
+  );
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    pool.off('acquire', acquired as never);
+    pool.off('release', released as never);
+    pool.off('remove', removed as never);
+  };
 }
 
 const MIGRATION_LOCK = 71_462_024; // pg_advisory_lock key: one migrator at a time across replicas
@@ -167,6 +225,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       } finally {
         clearTimeout(timer);
       }
+    },
+    closeStuckConnections(afterMs, onClose) {
+      return single ? () => {} : watchCheckouts(dataSource, afterMs, onClose);
     },
     async migrate() {
       // Session advisory lock on its own connection; migrations run on another one, so

@@ -29,7 +29,7 @@ export function isConnectionError(err: unknown): boolean {
     if (x.name === 'QueryRunnerAlreadyReleasedError' || x.name === 'QueryRunnerProviderAlreadyReleasedError') return true;
     if (
       typeof x.message === 'string' &&
-      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|connect ECONNREFUSED|Cannot use a pool after calling end/i.test(x.message)
+      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|connect ECONNREFUSED|Cannot use a pool after calling end|Client was closed and is not queryable/i.test(x.message)
     ) {
       return true;
     }

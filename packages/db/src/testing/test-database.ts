@@ -111,26 +111,50 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Accepts connections again (same port). */
   restore(): Promise<void>;
+  /**
+   * Stops passing bytes either way and holds new connections unanswered, every socket kept
+   * open: a database that stopped answering (a frozen host, a partition) rather than one that
+   * went away.
+   */
+  freeze(): void;
+  /** Passes bytes again, what was held first. */
+  thaw(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(to: { host: string; port: number } | { path: string }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  const held: net.Socket[] = [];
+  let frozen = false;
   let server: net.Server | undefined;
   let port = 0;
+  const connect = (client: net.Socket) => {
+    const upstream = 'path' in to ? net.connect(to.path) : net.connect(to.port, to.host);
+    const pair = { client, upstream };
+    pairs.add(pair);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => {
+        sockets.delete(s);
+        pairs.delete(pair);
+      });
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  };
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       server = net.createServer((client) => {
-        const upstream = 'path' in to ? net.connect(to.path) : net.connect(to.port, to.host);
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on('close', () => sockets.delete(s));
-          s.on('error', () => {
-            client.destroy();
-            upstream.destroy();
-          });
-        }
-        client.pipe(upstream).pipe(client);
+        if (!frozen) return connect(client);
+        client.pause();
+        sockets.add(client);
+        client.on('error', () => client.destroy());
+        client.on('close', () => sockets.delete(client));
+        held.push(client);
       });
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => {
@@ -142,6 +166,8 @@ export async function startTcpProxy(to: { host: string; port: number } | { path:
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       sockets.clear();
+      pairs.clear();
+      held.length = 0;
       if (!server) return resolve();
       server.close(() => resolve());
       server = undefined;
@@ -153,6 +179,20 @@ export async function startTcpProxy(to: { host: string; port: number } | { path:
     },
     cut: stop,
     restore: listen,
+    freeze() {
+      frozen = true;
+      for (const { client, upstream } of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    thaw() {
+      frozen = false;
+      for (const { client, upstream } of pairs) client.pipe(upstream).pipe(client);
+      for (const client of held.splice(0)) if (!client.destroyed) connect(client);
+    },
     close: stop,
   };
 }

@@ -65,6 +65,60 @@ describe('the database goes away during ingest', () => {
   });
 });
 
+describe('a database that stops answering (frozen, not down)', () => {
+  it('answers 503 once a request has held its connection past DATABASE_STUCK_TIMEOUT_MS, and counts the retry once', async () => {
+    const f = await startTestApp({ viaProxy: true, env: { DATABASE_STUCK_TIMEOUT_MS: '1000' } });
+    try {
+      if (f.db.kind === 'embedded' || f.testDb.target.kind === 'embedded') {
+        // The embedded database lives in the API's process and cannot stall apart from it: its one
+        // session is never closed, however long a statement takes (a demo load, a big import).
+        expect(await f.db.dataSource.query('SELECT pg_sleep(1.5), 1 AS n')).toMatchObject([{ n: 1 }]);
+        return;
+      }
+      const s = await newSource(f);
+      const events = Array.from({ length: 300 }, (_, i) => (i % 30 ? event(`z${i}`, minutesAgo(3)) : failed(`z${i}`, minutesAgo(3), 'BANK_TIMEOUT')));
+      const body = ndjson(events);
+      expect((await post(f, s.key, ndjson(events.slice(0, 100)))).body).toMatchObject({ accepted: 100 });
+
+      // A statement the server takes longer than the limit over is cut too: the connection is
+      // closed, the pool goes on with new ones.
+      await expect(f.db.dataSource.query('SELECT pg_sleep(3)')).rejects.toThrow(/Connection terminated|not queryable/);
+      expect(await f.db.dataSource.query('SELECT 1 AS n')).toEqual([{ n: 1 }]);
+
+      f.proxy!.freeze();
+      const started = Date.now();
+      const [ingest, read] = await Promise.all([
+        post(f, s.key, body),
+        f.gql(`{ paymentSuccess(direction: PAY_IN, from: "2023-01-09T00:00:00Z", to: "2023-01-16T00:00:00Z") { attempts } }`),
+      ]);
+      const waited = Date.now() - started;
+      expect(ingest.status).toBe(503);
+      expect(ingest.headers.get('retry-after')).toBeTruthy();
+      expect(read.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      // The limit (1 s) and the watchdog's tick, not for ever.
+      expect(waited).toBeLessThan(8_000);
+
+      f.proxy!.thaw();
+      let retry = await post(f, s.key, body);
+      for (let i = 0; i < 20 && retry.status === 503; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        retry = await post(f, s.key, body);
+      }
+      expect(retry.status).toBe(200);
+      // The first 100 were stored before; the other 200 now, unless the frozen request's COMMIT
+      // had reached the server (then they are duplicates). Either way each event counts once.
+      expect(retry.body.accepted! + retry.body.duplicates!).toBe(300);
+      const n = async (sql: string) => Number((await f.db.dataSource.query(sql, [s.id]))[0].n);
+      expect(await n('SELECT count(*) AS n FROM payment_events WHERE source_id = $1')).toBe(300);
+      expect(await n('SELECT sum(events) AS n FROM payment_counts_minute WHERE source_id = $1')).toBe(300);
+      expect(await n('SELECT sum(events) AS n FROM payment_counts_day WHERE source_id = $1')).toBe(300);
+    } finally {
+      f.proxy?.thaw();
+      await f.close();
+    }
+  });
+});
+
 describe('ingest saturation', () => {
   it('answers 503 with Retry-After beyond the concurrency limit and loses nothing it accepted', async () => {
     const s = await startTestApp({ env: { INGEST_MAX_CONCURRENCY: '1' } });
