@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import pg from 'pg';
 import type { EventEmitter } from 'node:events';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { AbstractLogger, DataSource, type LogLevel, type LogMessage } from 'typeorm';
@@ -39,9 +40,10 @@ export interface Database {
   /** Resolves when the database answers `SELECT 1` within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>;
   /**
-   * From now on, closes every pooled connection checked out for longer than `afterMs` (see
-   * closeStuckConnections); returns the function that stops it. Nothing for the embedded
-   * database (in the process: it cannot stall apart from it).
+   * From now on, once a pooled connection has been checked out for longer than `afterMs`,
+   * asks the server over a new connection whether it answers, and closes the connections over
+   * the limit when it does not (see watchCheckouts); returns the function that stops it.
+   * Nothing for the embedded database (in the process: it cannot stall apart from it).
    */
   closeStuckConnections(afterMs: number, onClose: (heldMs: number) => void): () => void;
   /** Applies pending migrations; returns the names applied. */
@@ -101,13 +103,24 @@ interface PoolClientLike {
  * partition that drops packets) leaves each statement in flight waiting for ever: TCP sees
  * nothing wrong, and node-postgres's own `query_timeout` would hand the connection back to the
  * pool with the abandoned statement still on it (a later ROLLBACK could then be dropped from
- * its queue, leaving a transaction open for the next user). Instead a connection checked out
- * for longer than `afterMs` is closed: its statement fails as a connection error (503 to the
- * client, nothing of the transaction committed unless COMMIT had already reached the server —
- * then the client's retry is a duplicate), the pool discards it, and the server rolls back
- * what was open when it sees the socket gone. Checked every second or so.
+ * its queue, leaving a transaction open for the next user).
+ *
+ * So once a connection has been checked out for longer than `afterMs`, the server is asked
+ * `SELECT 1` over a new connection of its own (outside the pool, which stuck connections may
+ * fill). If it answers, it is working, only slowly or on something big (a time-zone change
+ * rebuilds the day table in one transaction), and the connection is left alone for another
+ * `afterMs`. If it does not answer within the probe's time, every connection over the limit is
+ * closed: its statement fails as a connection error (503 to the client; nothing of the
+ * transaction is committed unless its COMMIT had already reached the server, and then the
+ * client's retry is a duplicate), the pool discards it, and the server rolls back what was open
+ * once it sees the socket gone. Checked every second or so, one probe at a time.
  */
-function watchCheckouts(dataSource: DataSource, afterMs: number, onClose: (heldMs: number) => void): () => void {
+function watchCheckouts(
+  dataSource: DataSource,
+  probe: (timeoutMs: number) => Promise<boolean>,
+  afterMs: number,
+  onClose: (heldMs: number) => void,
+): () => void {
   const pool = (dataSource.driver as unknown as { master?: WatchedPool }).master;
   if (!pool) return () => {};
   const since = new Map<PoolClientLike, number>();
@@ -117,16 +130,31 @@ function watchCheckouts(dataSource: DataSource, afterMs: number, onClose: (heldM
   pool.on('acquire', acquired);
   pool.on('release', released);
   pool.on('remove', removed);
+  let probing = false;
   const timer = setInterval(
     () => {
-      const now = Date.now();
-      for (const [client, at] of since) {
-        if (now - at <= afterMs) continue;
-        since.delete(client);
-        onClose(now - at);
-        // With a statement in flight, end() destroys the socket instead of waiting for it.
-        client.end().catch(() => {});
-      }
+      if (probing) return;
+      const started = Date.now();
+      const over = [...since].filter(([, at]) => started - at > afterMs).map(([client]) => client);
+      if (over.length === 0) return;
+      probing = true;
+      probe(Math.min(afterMs, 5_000))
+        .then((answers) => {
+          const now = Date.now();
+          for (const client of over) {
+            const at = since.get(client);
+            if (at === undefined) continue; // released meanwhile
+            if (answers) {
+              since.set(client, now);
+              continue;
+            }
+            since.delete(client);
+            onClose(now - at);
+            // With a statement in flight, end() destroys the socket instead of waiting for it.
+            client.end().catch(() => {});
+          }
+        })
+        .finally(() => (probing = false));
     },
     Math.max(50, Math.min(1_000, Math.floor(afterMs / 4))),
   );
@@ -137,6 +165,27 @@ function watchCheckouts(dataSource: DataSource, afterMs: number, onClose: (heldM
     pool.off('release', released as never);
     pool.off('remove', removed as never);
   };
+}
+
+/** Whether the server answers `SELECT 1` over a new connection within `timeoutMs`. */
+async function answersWithin(config: pg.ClientConfig, timeoutMs: number): Promise<boolean> {
+  const client = new pg.Client({ ...config, application_name: 'tally-probe', connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => {});
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect().then(() => client.query('SELECT 1')),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
+      }),
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    client.end().catch(() => {});
+  }
 }
 
 const MIGRATION_LOCK = 71_462_024; // pg_advisory_lock key: one migrator at a time across replicas
@@ -197,6 +246,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 
   guardCheckedOutClients(dataSource);
+  // A connection of its own (LISTEN, the stuck-connection probe), to the same server.
+  const clientConfig: pg.ClientConfig = {
+    host: c.host ?? 'localhost',
+    port: c.port ? Number(c.port) : 5432,
+    user: c.user ?? 'postgres',
+    password: c.password ?? undefined,
+    database: c.database ?? 'postgres',
+    ssl: c.ssl as never,
+  };
   if (!single) prepareReadsOn(dataSource);
 
   const db: Database = {
@@ -207,7 +265,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     listen(channel, onMessage, onReconnect) {
       if (single) return null;
       return listen(
-        { host: c.host ?? 'localhost', port: c.port ? Number(c.port) : 5432, user: c.user ?? 'postgres', password: c.password ?? undefined, database: c.database ?? 'postgres', ssl: c.ssl as never },
+        clientConfig,
         channel,
         onMessage,
         onReconnect,
@@ -227,7 +285,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       }
     },
     closeStuckConnections(afterMs, onClose) {
-      return single ? () => {} : watchCheckouts(dataSource, afterMs, onClose);
+      return single ? () => {} : watchCheckouts(dataSource, (timeoutMs) => answersWithin(clientConfig, timeoutMs), afterMs, onClose);
     },
     async migrate() {
       // Session advisory lock on its own connection; migrations run on another one, so

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import pg from 'pg';
 import { MAX_ALIASES, MAX_DEPTH, MAX_OPERATIONS_PER_SOCKET, MAX_REQUEST_BYTES, MAX_SERIES_POINTS_PER_REQUEST } from './request-limits.js';
 import { Role } from '../modules/auth/role.js';
 import { startTestApp, type TestApp } from '../testing/test-app.js';
@@ -57,6 +58,14 @@ describe('limits of one GraphQL request', () => {
     const body = (await res.json()) as { data?: unknown; errors: { message: string; extensions: { code: string } }[] };
     expect(body.data).toBeUndefined();
     expect(body.errors[0]).toMatchObject({ message: `Query depth limit of ${MAX_DEPTH} exceeded, found ${1_000 + 2}.`, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+
+    // Fragments, named or inline, add no level: only fields count.
+    const inline = `{ week(date: "2023-01-10") { ${'... on Week { previous { '.repeat(MAX_DEPTH - 2)}number${' } }'.repeat(MAX_DEPTH - 2)} } }`;
+    expect((await t.gql(inline, undefined, viewer)).errors).toBeUndefined();
+    const named = `{ week(date: "2023-01-10") { ...W0 } } ${Array.from({ length: 6 }, (_, i) => `fragment W${i} on Week { previous { ...W${i + 1} } }`).join(' ')} fragment W6 on Week { number }`;
+    expect((await t.gql(named, undefined, viewer)).errors).toBeUndefined();
+    const tooDeep = `{ week(date: "2023-01-10") { ${'... on Week { previous { '.repeat(MAX_DEPTH)}number${' } }'.repeat(MAX_DEPTH)} } }`;
+    expect((await t.gql(tooDeep, undefined, viewer)).errors?.[0]?.message).toBe(`Query depth limit of ${MAX_DEPTH} exceeded, found ${MAX_DEPTH + 2}.`);
 
     // Clients generate their types from the standard introspection query, nested deeper than that.
     const { getIntrospectionQuery } = await import('graphql');
@@ -151,6 +160,87 @@ describe('limits of one GraphQL request', () => {
     ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${viewer}`, pad: 'x'.repeat(MAX_REQUEST_BYTES) } }));
     expect(await closed).toBe(1009);
   });
+
+  it('counts an operation on its socket until it has really ended, though the client completes it at once or reuses its id', async () => {
+    // An app of its own: the events stored here would show in the other tests' figures.
+    const t = await startTestApp();
+    try {
+      await countsOperations(t);
+    } finally {
+      await t.close();
+    }
+  });
+
+  async function countsOperations(t: TestApp) {
+    const editor = await t.tokenFor(Role.EDITOR);
+    const source = await newSource(t);
+    const stored = async () => Number((await t.db.dataSource.query('SELECT count(*) AS n FROM payment_events WHERE source_id = $1', [source.id]))[0].n);
+    const ingest = (id: string, eventId: string) =>
+      JSON.stringify({
+        id,
+        type: 'subscribe',
+        payload: {
+          query: 'mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted } }',
+          variables: { s: source.id, e: [event(eventId, minutesAgo(4))] },
+        },
+      });
+
+    // Ingests wait on the database while the socket's messages are read: a lock on the events
+    // table on PostgreSQL, the one session kept busy on the embedded database.
+    let holder: pg.Client | null = null;
+    let sleeping: Promise<unknown> | null = null;
+    const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const messages: { id?: string; type: string; payload?: { message: string; extensions?: { code?: string } }[] }[] = [];
+    ws.on('message', (m) => messages.push(JSON.parse(String(m))));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${editor}` } }));
+    await new Promise<void>((r) => {
+      const wait = () => (messages.some((m) => m.type === 'connection_ack') ? r() : setTimeout(wait, 10));
+      wait();
+    });
+    try {
+      if (t.testDb.target.kind === 'postgres') {
+        holder = new pg.Client({ connectionString: t.testDb.options.url });
+        await holder.connect();
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE payment_events IN EXCLUSIVE MODE');
+      } else {
+        sleeping = t.db.dataSource.query('SELECT pg_sleep(1.5)');
+      }
+      // 150 ingests, each completed by the client right after it is sent: graphql-ws forgets an
+      // operation on `complete`, but an ingest already running goes on; only 100 may run.
+      for (let i = 0; i < 150; i++) {
+        ws.send(ingest(`m${i}`, `ws-${i}`));
+        ws.send(JSON.stringify({ id: `m${i}`, type: 'complete' }));
+      }
+      // An id whose operation is still running cannot be used again (graphql-ws would lose track of one of them).
+      ws.send(ingest('m0', 'ws-again'));
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await holder?.query('ROLLBACK');
+      await holder?.end();
+      await sleeping;
+    }
+    let n = -1;
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const now = await stored();
+      if (now === n) break;
+      n = now;
+    }
+    expect(n).toBe(MAX_OPERATIONS_PER_SOCKET);
+    const again = messages.find((m) => m.id === 'm0' && m.type === 'error');
+    expect(again?.payload?.[0]).toMatchObject({ message: 'operation id "m0" is still running on this connection; use another id', extensions: { code: 'BAD_REQUEST' } });
+
+    // Once they have ended, the places are free again.
+    ws.send(ingest('m0', 'ws-later'));
+    await new Promise<void>((r) => {
+      const wait = () => (messages.some((m) => m.id === 'm0' && m.type === 'next') ? r() : setTimeout(wait, 10));
+      wait();
+    });
+    expect(await stored()).toBe(MAX_OPERATIONS_PER_SOCKET + 1);
+    ws.close();
+  }
 
   it('refuses ingestPaymentOutcomes twice in one operation, storing nothing', async () => {
     const editor = await t.tokenFor(Role.EDITOR);

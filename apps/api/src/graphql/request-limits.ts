@@ -79,6 +79,9 @@ export const requestLimitRules: ValidationRule[] = [
   maxDepthRule({
     n: MAX_DEPTH,
     ignoreIntrospection: true,
+    // Fields count, fragments (named or inline) do not: clients built from fragments would
+    // otherwise be refused queries the same fields without fragments pass.
+    flattenFragments: true,
     propagateOnRejection: false,
     onReject: [(ctx, err) => (ctx as ValidationContext | null)?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))],
   }),

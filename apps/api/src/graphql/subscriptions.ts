@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createSourceEventStream, execute, GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { createSourceEventStream, execute, getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -17,29 +17,77 @@ function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
 }
 
 /**
+ * The operations of one socket that are still running, by id, each with its own token.
+ * graphql-ws forgets an operation as soon as the client sends `complete`, while a query keeps
+ * executing, and a later operation reusing the id could then be forgotten in its turn (a
+ * reviewer ran 300 ingests at once on one socket, and kept 247 subscriptions streaming that the
+ * client could no longer stop): so the count and the ids are kept here, from the subscribe
+ * message until the execution really ends.
+ */
+type Running = Map<string, symbol>;
+
+/** How an execution tells the socket's count it has ended (once; a later operation reusing the id is not touched). */
+const releases = new WeakMap<object, () => void>();
+const release = (contextValue: unknown) => {
+  if (typeof contextValue !== 'object' || contextValue === null) return;
+  releases.get(contextValue)?.();
+  releases.delete(contextValue);
+};
+
+/** graphql-js's execute, releasing the operation's place once it has answered. */
+async function executeCounted(args: ExecutionArgs) {
+  try {
+    return await execute(args);
+  } finally {
+    release(args.contextValue);
+  }
+}
+
+/**
  * graphql-ws builds a subscription's context once, but DataLoader caches must not outlive
- * one answer: each event is executed with a fresh set of loaders.
+ * one answer: each event is executed with a fresh set of loaders. The operation's place on
+ * its socket is released when the stream ends, fails or is stopped.
  */
 function subscribeWithFreshLoaders(newLoaders: () => Context['loaders']) {
   return async (args: ExecutionArgs) => {
-    const stream = await createSourceEventStream(args);
-    if (!isAsyncIterable(stream)) return stream as ExecutionResult;
+    let stream;
+    try {
+      stream = await createSourceEventStream(args);
+    } catch (err) {
+      release(args.contextValue);
+      throw err;
+    }
+    if (!isAsyncIterable(stream)) {
+      release(args.contextValue);
+      return stream as ExecutionResult;
+    }
     const source = stream[Symbol.asyncIterator]();
     const events: AsyncIterableIterator<ExecutionResult> = {
       [Symbol.asyncIterator]() {
         return this;
       },
       async next() {
-        const r = await source.next();
-        if (r.done) return { done: true, value: undefined };
+        let r;
+        try {
+          r = await source.next();
+        } catch (err) {
+          release(args.contextValue);
+          throw err;
+        }
+        if (r.done) {
+          release(args.contextValue);
+          return { done: true, value: undefined };
+        }
         const contextValue = { ...(args.contextValue as Context), loaders: newLoaders() };
         return { done: false, value: (await execute({ ...args, rootValue: r.value, contextValue })) as ExecutionResult };
       },
       async return() {
+        release(args.contextValue);
         await source.return?.();
         return { done: true, value: undefined };
       },
       async throw(err: unknown) {
+        release(args.contextValue);
         await source.return?.();
         throw err;
       },
@@ -91,30 +139,45 @@ export function attachSubscriptions(opts: {
     }
   };
   const stopRechecking = opts.onCredentialsChange(recheck);
-  const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const refuse = (message: string) => [new GraphQLError(message, { extensions: { code: 'BAD_REQUEST' } })];
+  const cleanup = useServer<Record<string, unknown>, { principal?: Principal; running?: Running }>(
     {
       schema: opts.schema,
-      // graphql-ws would treat a syntax error as its own failure and close the socket (4500,
-      // logged as an internal error): answer it as an error of that operation instead.
-      onSubscribe: (ctx, _id, payload) => {
-        // graphql-ws has entered this operation's id already.
-        if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
-          return [
-            new GraphQLError(`at most ${MAX_OPERATIONS_PER_SOCKET} operations at once on one connection; complete one first or open another connection`, {
-              extensions: { code: 'BAD_REQUEST' },
-            }),
-          ];
+      // Parsed and validated here rather than by graphql-ws, so that an operation is counted on
+      // its socket exactly when it is sure to reach execute or subscribe (both release it):
+      // nothing between this hook and them can end it early.
+      onSubscribe: (ctx, id, payload) => {
+        const running = (ctx.extra.running ??= new Map());
+        if (running.has(id)) return refuse(`operation id "${id}" is still running on this connection; use another id`);
+        if (running.size >= MAX_OPERATIONS_PER_SOCKET) {
+          return refuse(`at most ${MAX_OPERATIONS_PER_SOCKET} operations at once on one connection; complete one first or open another connection`);
         }
+        // graphql-ws would treat a syntax error as its own failure and close the socket (4500,
+        // logged as an internal error): it is an error of that operation instead.
+        let document: DocumentNode;
         try {
-          parse(payload.query);
-          return undefined;
+          document = parse(payload.query);
         } catch (err) {
           if (err instanceof GraphQLError) return [err];
           throw err;
         }
+        // The same limits as over HTTP (aliases, depth, one ingest per operation).
+        const errors = validate(opts.schema, document, [...specifiedRules, ...requestLimitRules]);
+        if (errors.length > 0) return errors;
+        if (!getOperationAST(document, payload.operationName)) return [new GraphQLError('Unable to identify operation')];
+        const contextValue: Context = {
+          ...opts.base,
+          requestId: `ws-${++seq}`,
+          principal: ctx.extra.principal ?? null,
+          loaders: opts.newLoaders(),
+        };
+        const token = Symbol(id);
+        running.set(id, token);
+        releases.set(contextValue, () => {
+          if (running.get(id) === token) running.delete(id);
+        });
+        return { schema: opts.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
       },
-      // The same limits as over HTTP (aliases, one ingest per operation).
-      validate: (schema, document, rules) => validate(schema, document, [...(rules ?? specifiedRules), ...requestLimitRules]),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         try {
@@ -135,12 +198,7 @@ export function attachSubscriptions(opts: {
           return false;
         }
       },
-      context: (ctx): Context => ({
-        ...opts.base,
-        requestId: `ws-${++seq}`,
-        principal: ctx.extra.principal ?? null,
-        loaders: opts.newLoaders(),
-      }),
+      execute: executeCounted,
       subscribe: subscribeWithFreshLoaders(opts.newLoaders),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => (logMasked(opts.logger, e), formatError(e.toJSON(), e))) } : undefined,

@@ -66,7 +66,7 @@ describe('the database goes away during ingest', () => {
 });
 
 describe('a database that stops answering (frozen, not down)', () => {
-  it('answers 503 once a request has held its connection past DATABASE_STUCK_TIMEOUT_MS, and counts the retry once', async () => {
+  it('answers 503 once a request has held its connection past DATABASE_STUCK_TIMEOUT_MS and the server does not answer, and counts the retry once', async () => {
     const f = await startTestApp({ viaProxy: true, env: { DATABASE_STUCK_TIMEOUT_MS: '1000' } });
     try {
       if (f.db.kind === 'embedded' || f.testDb.target.kind === 'embedded') {
@@ -80,10 +80,9 @@ describe('a database that stops answering (frozen, not down)', () => {
       const body = ndjson(events);
       expect((await post(f, s.key, ndjson(events.slice(0, 100)))).body).toMatchObject({ accepted: 100 });
 
-      // A statement the server takes longer than the limit over is cut too: the connection is
-      // closed, the pool goes on with new ones.
-      await expect(f.db.dataSource.query('SELECT pg_sleep(3)')).rejects.toThrow(/Connection terminated|not queryable/);
-      expect(await f.db.dataSource.query('SELECT 1 AS n')).toEqual([{ n: 1 }]);
+      // A server that answers is working, however long a statement takes (a time-zone change
+      // rebuilds the day table in one transaction): nothing is cut.
+      expect(await f.db.dataSource.query('SELECT pg_sleep(2.5), 1 AS n')).toMatchObject([{ n: 1 }]);
 
       f.proxy!.freeze();
       const started = Date.now();
@@ -95,7 +94,7 @@ describe('a database that stops answering (frozen, not down)', () => {
       expect(ingest.status).toBe(503);
       expect(ingest.headers.get('retry-after')).toBeTruthy();
       expect(read.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
-      // The limit (1 s) and the watchdog's tick, not for ever.
+      // The limit (1 s), the probe (1 s) and the watchdog's tick, not for ever.
       expect(waited).toBeLessThan(8_000);
 
       f.proxy!.thaw();
