@@ -210,14 +210,20 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const single = kind === 'embedded' || options.singleConnection === true;
   const c = parseConnectionString(url);
-  const dataSource = new DataSource({
-    type: 'postgres',
+  // The server, for the pool and for connections of their own (LISTEN, the stuck-connection probe).
+  const clientConfig = {
     host: c.host ?? 'localhost',
     port: c.port ? Number(c.port) : 5432,
-    username: c.user ?? 'postgres',
+    user: c.user ?? 'postgres',
     password: c.password ?? undefined,
     database: c.database ?? 'postgres',
     ssl: c.ssl as never,
+  } satisfies pg.ClientConfig;
+  const { user, ...server } = clientConfig;
+  const dataSource = new DataSource({
+    type: 'postgres',
+    ...server,
+    username: user,
     entities,
     migrations,
     synchronize: false,
@@ -246,15 +252,6 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 
   guardCheckedOutClients(dataSource);
-  // A connection of its own (LISTEN, the stuck-connection probe), to the same server.
-  const clientConfig: pg.ClientConfig = {
-    host: c.host ?? 'localhost',
-    port: c.port ? Number(c.port) : 5432,
-    user: c.user ?? 'postgres',
-    password: c.password ?? undefined,
-    database: c.database ?? 'postgres',
-    ssl: c.ssl as never,
-  };
   if (!single) prepareReadsOn(dataSource);
 
   const db: Database = {
