@@ -41,9 +41,10 @@ export interface Database {
   ping(timeoutMs?: number): Promise<void>;
   /**
    * From now on, once a pooled connection has been checked out for longer than `afterMs`,
-   * asks the server over a new connection whether it answers, and closes the connections over
-   * the limit when it does not (see watchCheckouts); returns the function that stops it.
-   * Nothing for the embedded database (in the process: it cannot stall apart from it).
+   * asks the server over a new connection what its backend does, and closes the connection
+   * when the server does not answer or the backend is no longer working for it (see
+   * watchCheckouts); returns the function that stops it. Nothing for the embedded database
+   * (in the process: it cannot stall apart from it).
    */
   closeStuckConnections(afterMs: number, onClose: (heldMs: number) => void): () => void;
   /** Applies pending migrations; returns the names applied. */
@@ -96,28 +97,43 @@ interface WatchedPool {
 }
 interface PoolClientLike {
   end(): Promise<void>;
+  /** The server process of the connection (from its BackendKeyData). */
+  processID?: number | null;
+}
+
+/** What the probe learnt: whether the server answers, and which of the given backends wait on a reply that is lost. */
+interface ProbeAnswer {
+  answered: boolean;
+  lost: ReadonlySet<number>;
 }
 
 /**
  * A database that stops answering without closing its connections (a frozen host, a network
- * partition that drops packets) leaves each statement in flight waiting for ever: TCP sees
- * nothing wrong, and node-postgres's own `query_timeout` would hand the connection back to the
- * pool with the abandoned statement still on it (a later ROLLBACK could then be dropped from
- * its queue, leaving a transaction open for the next user).
+ * partition that drops packets, a flow a failover or a firewall forgot) leaves each statement
+ * in flight waiting for ever: TCP sees nothing wrong, and node-postgres's own `query_timeout`
+ * would hand the connection back to the pool with the abandoned statement still on it (a later
+ * ROLLBACK could then be dropped from its queue, leaving a transaction open for the next user).
  *
- * So once a connection has been checked out for longer than `afterMs`, the server is asked
- * `SELECT 1` over a new connection of its own (outside the pool, which stuck connections may
- * fill). If it answers, it is working, only slowly or on something big (a time-zone change
- * rebuilds the day table in one transaction), and the connection is left alone for another
- * `afterMs`. If it does not answer within the probe's time, every connection over the limit is
- * closed: its statement fails as a connection error (503 to the client; nothing of the
- * transaction is committed unless its COMMIT had already reached the server, and then the
- * client's retry is a duplicate), the pool discards it, and the server rolls back what was open
- * once it sees the socket gone. Checked every second or so, one probe at a time.
+ * So once a connection has been checked out for longer than `afterMs`, the server is asked over
+ * a new connection of its own (outside the pool, which stuck connections may fill) what the
+ * backends of the connections over the limit are doing:
+ * - no answer within the probe's time (a timeout, a network error): every connection over the
+ *   limit is closed;
+ * - an answer: a backend that is idle (or idle in a transaction) for a while, or blocked
+ *   sending its result, while its connection still waits, has lost its reply: that connection
+ *   is closed. A backend at work is left to finish, however long it takes (a time-zone change
+ *   rebuilds the day table in one transaction), and looked at again `afterMs` later; so is a
+ *   backend the server does not show (behind a pooler the process id is the pooler's).
+ * A server that refuses the probe (too many connections, authentication) has answered too:
+ * nothing is closed. A closed connection's statement fails as a connection error (503 to the
+ * client; nothing of the transaction is committed unless its COMMIT had already reached the
+ * server, and then the client's retry is a duplicate), the pool discards it, and the server
+ * rolls back what was open once it sees the socket gone. Checked every second or so, one
+ * probe at a time.
  */
 function watchCheckouts(
   dataSource: DataSource,
-  probe: (timeoutMs: number) => Promise<boolean>,
+  probe: (pids: number[], timeoutMs: number, idleMs: number) => Promise<ProbeAnswer>,
   afterMs: number,
   onClose: (heldMs: number) => void,
 ): () => void {
@@ -138,13 +154,14 @@ function watchCheckouts(
       const over = [...since].filter(([, at]) => started - at > afterMs).map(([client]) => client);
       if (over.length === 0) return;
       probing = true;
-      probe(Math.min(afterMs, 5_000))
-        .then((answers) => {
+      const pids = over.map((c) => c.processID).filter((pid): pid is number => typeof pid === 'number');
+      probe(pids, Math.min(afterMs, 5_000), Math.min(afterMs, 5_000))
+        .then(({ answered, lost }) => {
           const now = Date.now();
           for (const client of over) {
             const at = since.get(client);
             if (at === undefined) continue; // released meanwhile
-            if (answers) {
+            if (answered && !(typeof client.processID === 'number' && lost.has(client.processID))) {
               since.set(client, now);
               continue;
             }
@@ -167,21 +184,34 @@ function watchCheckouts(
   };
 }
 
-/** Whether the server answers `SELECT 1` over a new connection within `timeoutMs`. */
-async function answersWithin(config: pg.ClientConfig, timeoutMs: number): Promise<boolean> {
+/**
+ * Asks the server, over a new connection, which of `pids` are idle (or idle in a transaction)
+ * since more than `idleMs`, or blocked sending a result: backends whose client waits on a reply
+ * that will not come. An error the server sent (it refused the connection) is an answer.
+ */
+export async function probeServer(config: pg.ClientConfig, pids: number[], timeoutMs: number, idleMs: number): Promise<ProbeAnswer> {
   const client = new pg.Client({ ...config, application_name: 'tally-probe', connectionTimeoutMillis: timeoutMs });
   client.on('error', () => {});
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      client.connect().then(() => client.query('SELECT 1')),
-      new Promise((_, reject) => {
+    const rows = await Promise.race([
+      client.connect().then(() =>
+        client.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity
+            WHERE pid = ANY($1::int[])
+              AND ((state LIKE 'idle%' AND state_change < now() - make_interval(secs => $2 / 1000.0))
+                OR (wait_event = 'ClientWrite' AND state_change < now() - make_interval(secs => $2 / 1000.0)))`,
+          [pids, idleMs],
+        ),
+      ),
+      new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
       }),
     ]);
-    return true;
-  } catch {
-    return false;
+    return { answered: true, lost: new Set(rows.rows.map((r) => r.pid)) };
+  } catch (err) {
+    // A message from the server (severity, SQLSTATE) is an answer; a timeout or a socket error is not.
+    return { answered: typeof (err as { severity?: unknown }).severity === 'string', lost: new Set() };
   } finally {
     clearTimeout(timer);
     client.end().catch(() => {});
@@ -282,7 +312,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       }
     },
     closeStuckConnections(afterMs, onClose) {
-      return single ? () => {} : watchCheckouts(dataSource, (timeoutMs) => answersWithin(clientConfig, timeoutMs), afterMs, onClose);
+      return single ? () => {} : watchCheckouts(dataSource, (pids, timeoutMs, idleMs) => probeServer(clientConfig, pids, timeoutMs, idleMs), afterMs, onClose);
     },
     async migrate() {
       // Session advisory lock on its own connection; migrations run on another one, so

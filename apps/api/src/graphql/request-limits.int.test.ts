@@ -107,9 +107,9 @@ describe('limits of one GraphQL request', () => {
 
   it('answers the same limits over WebSocket with their own message and code, not as internal errors', async () => {
     const client = createClient({ url: `${t.baseUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` }, retryAttempts: 0 });
-    const run = (query: string) =>
+    const run = (query: string, variables?: Record<string, unknown>) =>
       new Promise<unknown>((resolve) => {
-        client.subscribe({ query }, { next: resolve, error: resolve, complete: () => {} });
+        client.subscribe({ query, variables }, { next: resolve, error: resolve, complete: () => {} });
       });
     try {
       const aliases = Array.from({ length: MAX_ALIASES + 1 }, (_, i) => `a${i}: settings { timeZone }`).join(' ');
@@ -121,6 +121,10 @@ describe('limits of one GraphQL request', () => {
       // A value its type refuses, as over HTTP.
       expect(await run('subscription { metricUpdated(keys: ["payments.pay_in.attempts"], period: FORTNIGHT) { key } }')).toEqual([
         expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
+      ]);
+      // A variable of the wrong type too (it was INTERNAL_SERVER_ERROR over WebSocket).
+      expect(await run('subscription($k: [String!]!) { metricUpdated(keys: $k, period: DAY) { key } }', { k: 5.5 })).toEqual([
+        expect.objectContaining({ message: expect.stringMatching(/^Variable "\$k" got invalid value 5.5/), extensions: { code: 'BAD_USER_INPUT' } }),
       ]);
     } finally {
       await client.dispose();
@@ -240,6 +244,60 @@ describe('limits of one GraphQL request', () => {
     });
     expect(await stored()).toBe(MAX_OPERATIONS_PER_SOCKET + 1);
     ws.close();
+  }
+
+  it('stops a subscription on the client\'s complete though its id was used again while a slow reader held the previous one', async () => {
+    // An app of its own: the event stored here would show in the other tests' figures.
+    const t = await startTestApp();
+    try {
+      await stopsReusedId(t);
+    } finally {
+      await t.close();
+    }
+  });
+
+  async function stopsReusedId(t: TestApp) {
+    const { getIntrospectionQuery } = await import('graphql');
+    const editor = await t.tokenFor(Role.EDITOR);
+    const source = await newSource(t);
+    const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const messages: { id?: string; type: string }[] = [];
+    ws.on('message', (m) => messages.push(JSON.parse(String(m))));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${editor}` } }));
+    const until = async (ok: () => boolean, ms = 10_000) => {
+      for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+      return ok();
+    };
+    await until(() => messages.some((m) => m.type === 'connection_ack'));
+    const send = (m: object) => ws.send(JSON.stringify(m));
+    const SUB = 'subscription { metricUpdated(keys: ["payments.pay_in.attempts"], period: DAY) { key value } }';
+    try {
+      // The client stops reading: the server's sends back up behind big answers.
+      (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      for (let i = 0; i < 60; i++) send({ id: `fill-${i}`, type: 'subscribe', payload: { query: getIntrospectionQuery() } });
+      await new Promise((r) => setTimeout(r, 300));
+      send({ id: 'x', type: 'subscribe', payload: { query: SUB } }); // its first value waits to be sent
+      await new Promise((r) => setTimeout(r, 300));
+      send({ id: 'x', type: 'complete' });
+      send({ id: 'x', type: 'subscribe', payload: { query: SUB } }); // the id again
+      await new Promise((r) => setTimeout(r, 300));
+      (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      await until(() => messages.filter((m) => m.id?.startsWith('fill-') && m.type === 'complete').length === 60, 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      // The client stops x: nothing more may come for it, whichever of the two was running.
+      send({ id: 'x', type: 'complete' });
+      await new Promise((r) => setTimeout(r, 300));
+      const before = messages.filter((m) => m.id === 'x').length;
+      await t.gql('mutation($s: ID!, $e: [PaymentOutcomeInput!]!) { ingestPaymentOutcomes(sourceId: $s, events: $e) { accepted } }', { s: source.id, e: [event('after-x', minutesAgo(2))] }, editor);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(messages.filter((m) => m.id === 'x').slice(before)).toEqual([]);
+      // And x is free again.
+      send({ id: 'x', type: 'subscribe', payload: { query: '{ __typename }' } });
+      expect(await until(() => messages.slice(-1)[0]?.id === 'x' && messages.slice(-1)[0]?.type === 'complete')).toBe(true);
+    } finally {
+      ws.close();
+    }
   }
 
   it('refuses ingestPaymentOutcomes twice in one operation, storing nothing', async () => {

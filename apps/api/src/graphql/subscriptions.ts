@@ -1,5 +1,18 @@
 import type { Server } from 'node:http';
-import { createSourceEventStream, execute, getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -17,22 +30,42 @@ function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
 }
 
 /**
- * The operations of one socket that are still running, by id, each with its own token.
+ * One operation of a socket, from its subscribe message until its execution really ends.
  * graphql-ws forgets an operation as soon as the client sends `complete`, while a query keeps
- * executing, and a later operation reusing the id could then be forgotten in its turn (a
- * reviewer ran 300 ingests at once on one socket, and kept 247 subscriptions streaming that the
- * client could no longer stop): so the count and the ids are kept here, from the subscribe
- * message until the execution really ends.
+ * executing; and when an id is used again while graphql-ws still finishes its previous
+ * operation (a slow reader delays that), graphql-ws's cleanup of the old one forgets the new
+ * one, which the client then cannot stop and which outlived the socket (reviewers ran 300
+ * ingests at once on one socket and kept streams alive this way). So each socket keeps its own
+ * operations: counted here until they end, stopped here on the client's `complete` and when
+ * the socket closes, whatever graphql-ws still knows of them.
  */
-type Running = Map<string, symbol>;
+interface Operation {
+  /** Frees its place on the socket (once; a later operation reusing the id is not touched). */
+  release(): void;
+  /** Stops its stream, once it is a subscription that streams. */
+  stop?: () => void;
+}
 
-/** How an execution tells the socket's count it has ended (once; a later operation reusing the id is not touched). */
-const releases = new WeakMap<object, () => void>();
-const release = (contextValue: unknown) => {
-  if (typeof contextValue !== 'object' || contextValue === null) return;
-  releases.get(contextValue)?.();
-  releases.delete(contextValue);
-};
+/** The operations of one socket still running, by id. */
+type Running = Map<string, Operation>;
+
+/** Each operation by its context value (what execute and subscribe receive). */
+const operations = new WeakMap<object, Operation>();
+const operationOf = (contextValue: unknown) => (typeof contextValue === 'object' && contextValue !== null ? operations.get(contextValue) : undefined);
+const release = (contextValue: unknown) => operationOf(contextValue)?.release();
+
+/** A client's `complete` for an operation graphql-ws may have lost: stops it (a few hundred bytes at most). */
+function stopOnComplete(running: Running, data: unknown): void {
+  const text = Buffer.isBuffer(data) && data.length <= 512 ? data.toString() : typeof data === 'string' && data.length <= 512 ? data : null;
+  if (!text?.includes('complete')) return;
+  let message: { type?: unknown; id?: unknown };
+  try {
+    message = JSON.parse(text) as typeof message;
+  } catch {
+    return; // graphql-ws answers what it cannot read
+  }
+  if (message?.type === 'complete' && typeof message.id === 'string') running.get(message.id)?.stop?.();
+}
 
 /** graphql-js's execute, releasing the operation's place once it has answered. */
 async function executeCounted(args: ExecutionArgs) {
@@ -92,6 +125,8 @@ function subscribeWithFreshLoaders(newLoaders: () => Context['loaders']) {
         throw err;
       },
     };
+    const operation = operationOf(args.contextValue);
+    if (operation) operation.stop = () => void events.return!().catch(() => {});
     return events;
   };
 }
@@ -164,18 +199,24 @@ export function attachSubscriptions(opts: {
         // The same limits as over HTTP (aliases, depth, one ingest per operation).
         const errors = validate(opts.schema, document, [...specifiedRules, ...requestLimitRules]);
         if (errors.length > 0) return errors;
-        if (!getOperationAST(document, payload.operationName)) return [new GraphQLError('Unable to identify operation')];
+        const operation = getOperationAST(document, payload.operationName);
+        if (!operation) return [new GraphQLError('Unable to identify operation')];
+        // Variables of the wrong type are the client's error, as over HTTP (BAD_USER_INPUT).
+        const coerced = getVariableValues(opts.schema, operation.variableDefinitions ?? [], payload.variables ?? {});
+        if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
         const contextValue: Context = {
           ...opts.base,
           requestId: `ws-${++seq}`,
           principal: ctx.extra.principal ?? null,
           loaders: opts.newLoaders(),
         };
-        const token = Symbol(id);
-        running.set(id, token);
-        releases.set(contextValue, () => {
-          if (running.get(id) === token) running.delete(id);
-        });
+        const op: Operation = {
+          release: () => {
+            if (running.get(id) === op) running.delete(id);
+          },
+        };
+        running.set(id, op);
+        operations.set(contextValue, op);
         return { schema: opts.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
       },
       onConnect: async (ctx) => {
@@ -187,7 +228,13 @@ export function attachSubscriptions(opts: {
           // A socket that closed while its token was being checked has no 'close' left to come.
           if (socket.readyState === socket.OPEN) {
             open.set(socket, header);
-            socket.once('close', () => open.delete(socket));
+            const running: Running = (ctx.extra.running ??= new Map());
+            // After graphql-ws's own handling of the message (its listener came first).
+            socket.on('message', (data) => stopOnComplete(running, data));
+            socket.once('close', () => {
+              open.delete(socket);
+              for (const op of [...running.values()]) op.stop?.();
+            });
           }
           return true;
         } catch (err) {

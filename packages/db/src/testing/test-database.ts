@@ -114,9 +114,10 @@ export interface TcpProxy {
   /**
    * Stops passing bytes either way and holds new connections unanswered, every socket kept
    * open: a database that stopped answering (a frozen host, a partition) rather than one that
-   * went away.
+   * went away. With `'open'`, only the connections open now are frozen and new ones pass: a
+   * flow lost on the way (a failover, a firewall's forgotten state) while the server is fine.
    */
-  freeze(): void;
+  freeze(which?: 'all' | 'open'): void;
   /** Passes bytes again, what was held first. */
   thaw(): void;
   close(): Promise<void>;
@@ -179,8 +180,8 @@ export async function startTcpProxy(to: { host: string; port: number } | { path:
     },
     cut: stop,
     restore: listen,
-    freeze() {
-      frozen = true;
+    freeze(which = 'all') {
+      frozen = which === 'all';
       for (const { client, upstream } of pairs) {
         client.unpipe(upstream);
         upstream.unpipe(client);

@@ -111,6 +111,20 @@ describe('a database that stops answering (frozen, not down)', () => {
       expect(await n('SELECT count(*) AS n FROM payment_events WHERE source_id = $1')).toBe(300);
       expect(await n('SELECT sum(events) AS n FROM payment_counts_minute WHERE source_id = $1')).toBe(300);
       expect(await n('SELECT sum(events) AS n FROM payment_counts_day WHERE source_id = $1')).toBe(300);
+
+      // A flow lost on the way while the server is fine (the connections open now stop passing
+      // bytes, new ones pass): the server shows the backend idle, its reply lost; the connection
+      // is closed and the request answers 503 rather than waiting for ever.
+      const lost = f.db.dataSource.query('SELECT pg_sleep(0.3), 1 AS n');
+      await new Promise((r) => setTimeout(r, 100));
+      f.proxy!.freeze('open');
+      const lostAt = Date.now();
+      await expect(lost).rejects.toThrow(/Connection terminated|not queryable/);
+      expect(Date.now() - lostAt).toBeLessThan(8_000);
+      f.proxy!.thaw();
+      let after = await post(f, s.key, ndjson([event('z-after', minutesAgo(2))]));
+      for (let i = 0; i < 20 && after.status === 503; i++) after = await post(f, s.key, ndjson([event('z-after', minutesAgo(2))]));
+      expect(after.body).toMatchObject({ accepted: 1 });
     } finally {
       f.proxy?.thaw();
       await f.close();
