@@ -9,6 +9,35 @@ import { event, minutesAgo, newSource } from '../testing/factories.js';
 
 const HOUR = 3_600_000;
 
+/** Runs `test` on an app of its own: the events it stores would show in the other tests' figures. */
+async function inAppOfItsOwn(test: (t: TestApp) => Promise<void>): Promise<void> {
+  const t = await startTestApp();
+  try {
+    await test(t);
+  } finally {
+    await t.close();
+  }
+}
+
+type RawMessage = { id?: string; type: string; payload?: { message: string; extensions?: { code?: string } }[] };
+
+/** A graphql-transport-ws socket spoken to message by message, acknowledged for `token`. */
+async function rawSocket(t: TestApp, token: string) {
+  const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const messages: RawMessage[] = [];
+  ws.on('message', (m) => messages.push(JSON.parse(String(m))));
+  await new Promise((r) => ws.once('open', r));
+  const send = (m: object) => ws.send(JSON.stringify(m));
+  /** Waits until `ok()` holds (at most `ms`); answers whether it does. */
+  const until = async (ok: () => boolean, ms = 10_000) => {
+    for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+    return ok();
+  };
+  send({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } });
+  await until(() => messages.some((m) => m.type === 'connection_ack'));
+  return { ws, messages, send, until };
+}
+
 describe('limits of one GraphQL request', () => {
   let t: TestApp;
   let viewer: string;
@@ -165,15 +194,7 @@ describe('limits of one GraphQL request', () => {
     expect(await closed).toBe(1009);
   });
 
-  it('counts an operation on its socket until it has really ended, though the client completes it at once or reuses its id', async () => {
-    // An app of its own: the events stored here would show in the other tests' figures.
-    const t = await startTestApp();
-    try {
-      await countsOperations(t);
-    } finally {
-      await t.close();
-    }
-  });
+  it('counts an operation on its socket until it has really ended, though the client completes it at once or reuses its id', () => inAppOfItsOwn(countsOperations));
 
   async function countsOperations(t: TestApp) {
     const editor = await t.tokenFor(Role.EDITOR);
@@ -193,15 +214,7 @@ describe('limits of one GraphQL request', () => {
     // table on PostgreSQL, the one session kept busy on the embedded database.
     let holder: pg.Client | null = null;
     let sleeping: Promise<unknown> | null = null;
-    const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    const messages: { id?: string; type: string; payload?: { message: string; extensions?: { code?: string } }[] }[] = [];
-    ws.on('message', (m) => messages.push(JSON.parse(String(m))));
-    await new Promise((r) => ws.once('open', r));
-    ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${editor}` } }));
-    await new Promise<void>((r) => {
-      const wait = () => (messages.some((m) => m.type === 'connection_ack') ? r() : setTimeout(wait, 10));
-      wait();
-    });
+    const { ws, messages, until } = await rawSocket(t, editor);
     try {
       if (t.testDb.target.kind === 'postgres') {
         holder = new pg.Client({ connectionString: t.testDb.options.url });
@@ -238,39 +251,18 @@ describe('limits of one GraphQL request', () => {
 
     // Once they have ended, the places are free again.
     ws.send(ingest('m0', 'ws-later'));
-    await new Promise<void>((r) => {
-      const wait = () => (messages.some((m) => m.id === 'm0' && m.type === 'next') ? r() : setTimeout(wait, 10));
-      wait();
-    });
+    expect(await until(() => messages.some((m) => m.id === 'm0' && m.type === 'next'))).toBe(true);
     expect(await stored()).toBe(MAX_OPERATIONS_PER_SOCKET + 1);
     ws.close();
   }
 
-  it('stops a subscription on the client\'s complete though its id was used again while a slow reader held the previous one', async () => {
-    // An app of its own: the event stored here would show in the other tests' figures.
-    const t = await startTestApp();
-    try {
-      await stopsReusedId(t);
-    } finally {
-      await t.close();
-    }
-  });
+  it('stops a subscription on the client\'s complete though its id was used again while a slow reader held the previous one', () => inAppOfItsOwn(stopsReusedId));
 
   async function stopsReusedId(t: TestApp) {
     const { getIntrospectionQuery } = await import('graphql');
     const editor = await t.tokenFor(Role.EDITOR);
     const source = await newSource(t);
-    const ws = new WebSocket(`${t.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    const messages: { id?: string; type: string }[] = [];
-    ws.on('message', (m) => messages.push(JSON.parse(String(m))));
-    await new Promise((r) => ws.once('open', r));
-    ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${editor}` } }));
-    const until = async (ok: () => boolean, ms = 10_000) => {
-      for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
-      return ok();
-    };
-    await until(() => messages.some((m) => m.type === 'connection_ack'));
-    const send = (m: object) => ws.send(JSON.stringify(m));
+    const { ws, messages, send, until } = await rawSocket(t, editor);
     const SUB = 'subscription { metricUpdated(keys: ["payments.pay_in.attempts"], period: DAY) { key value } }';
     try {
       // The client stops reading: the server's sends back up behind big answers.
