@@ -126,8 +126,10 @@ function cannotStartJson(c: number): boolean {
 
 /**
  * JSON.parse, answering NOT_JSON (and the reason in lastJsonError) instead of throwing with a
- * stack trace: capturing one cost ~5 µs, and a 16 MiB body of 5.6 million lines that are not
- * JSON took 88 s of the ingest's single validation slot, 13 µs a line (docs/payments.md).
+ * stack trace: a failed parse cost 5–7 µs with one, 2.5 µs without. A 16 MiB body of 5.6
+ * million lines that are not JSON held the ingest's single validation slot for 88 s, two
+ * failed parses a line (docs/benchmarks.md, "Bad bodies"). The reason is read right after,
+ * synchronously, so one module-level slot is enough.
  */
 function parseJson(text: string): unknown {
   const limit = Error.stackTraceLimit;
