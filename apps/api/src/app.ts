@@ -66,7 +66,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
   const services = createServices(db, pubSub, logger);
   services.changes.start();
   const stopWatchingConnections = db.closeStuckConnections(config.databaseStuckTimeoutMs, (heldMs) =>
-    logger.warn({ heldMs }, 'closed a database connection held longer than DATABASE_STUCK_TIMEOUT_MS: the database is not answering; its request answers 503'),
+    logger.warn({ heldMs }, 'closed a database connection held longer than DATABASE_STUCK_TIMEOUT_MS: the database does not answer, or its reply was lost; its request answers 503'),
   );
   const schema = await buildTallySchema(pubSub);
   const newLoaders = () => createLoaders(db, services);
