@@ -23,8 +23,8 @@ const schema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(100).default(10),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
-    // A request holding a database connection longer than this finds the database unresponsive:
-    // the connection is closed and the request answers 503 (Database.closeStuckConnections).
+    // A request holding a database connection longer than this makes the API ask the server what
+    // its backend does; no answer, or a lost reply, closes the connection: 503 (Database.closeStuckConnections).
     DATABASE_STUCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(16 * 1024 * 1024),
     INGEST_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),

@@ -68,13 +68,15 @@ const oncePerOperationRule: ValidationRule = (context: ValidationContext): ASTVi
   },
 });
 
+/** graphql-armor's rejections, reported as validation errors (400 GRAPHQL_VALIDATION_FAILED) rather than thrown from the visitor. */
+const reportAsValidationError = [(ctx: unknown, err: GraphQLError) => (ctx as ValidationContext | null)?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))];
+
 /** Validation rules of every operation, HTTP and WebSocket alike. */
 export const requestLimitRules: ValidationRule[] = [
   maxAliasesRule({
     n: MAX_ALIASES,
-    // Reported as a validation error (400 GRAPHQL_VALIDATION_FAILED), not thrown from the visitor.
     propagateOnRejection: false,
-    onReject: [(ctx, err) => (ctx as ValidationContext | null)?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))],
+    onReject: reportAsValidationError,
   }),
   maxDepthRule({
     n: MAX_DEPTH,
@@ -83,7 +85,7 @@ export const requestLimitRules: ValidationRule[] = [
     // otherwise be refused queries the same fields without fragments pass.
     flattenFragments: true,
     propagateOnRejection: false,
-    onReject: [(ctx, err) => (ctx as ValidationContext | null)?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))],
+    onReject: reportAsValidationError,
   }),
   oncePerOperationRule,
 ];

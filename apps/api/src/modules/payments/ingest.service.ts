@@ -107,23 +107,23 @@ export class PaymentIngestService {
     input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>),
     opts: IngestOptions = {},
   ): Promise<IngestResult> {
-    const prepared = await this.validating(() => this.prepare(input, opts));
-    return this.storing(() => this.store(sourceId, prepared, opts.listRejections ?? MAX_LISTED_REJECTIONS));
+    const limit = opts.listRejections ?? MAX_LISTED_REJECTIONS;
+    const prepared = await this.validating(() => this.prepare(input, opts, limit));
+    return this.storing(() => this.store(sourceId, prepared, limit));
   }
 
   // p-limit: a well-kept queue (FIFO, errors released) rather than one more hand-written here.
   private readonly validating = pLimit(1);
   private readonly storing = pLimit(2);
 
-  /** Validates and deduplicates within the request. */
-  private async prepare(input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>), opts: IngestOptions): Promise<Prepared> {
+  /** Validates and deduplicates within the request; lists the first `limit` rejections, counts all. */
+  private async prepare(input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>), opts: IngestOptions, limit: number): Promise<Prepared> {
     const now = (opts.now ?? new Date()).getTime();
     const horizonMs = opts.allowLate ? null : (await this.settings()).lateHorizonDays * 86_400_000;
     const rules = { now, horizonMs };
 
     const rejected: IngestRejection[] = [];
     let invalid = 0;
-    const limit = opts.listRejections ?? MAX_LISTED_REJECTIONS;
     const reject = (r: IngestRejection) => {
       // Items come in line order: the ones kept are the first lines rejected.
       if (invalid++ < limit) rejected.push(r);
