@@ -262,6 +262,22 @@ export function attachSubscriptions(opts: {
     },
     wsServer,
   );
+  // ws reports a client's breach of the protocol (a message over maxPayload, invalid UTF-8, a
+  // bad frame) as an 'error' on the socket after it has closed it with the matching code (1009,
+  // 1007, 1002). graphql-ws's listener would print each to the console, stack and all, as an
+  // "Internal error … check your implementation": it is the client's, so it is logged as such.
+  // Registered after useServer's, so its listener is there to replace.
+  wsServer.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (err: Error & { code?: string }) => {
+      if (err.code?.startsWith('WS_ERR_')) {
+        opts.logger.info({ code: err.code, reason: err.message }, 'closed a subscription socket that broke the WebSocket protocol');
+        return;
+      }
+      opts.logger.error({ err }, 'subscription socket failed');
+      socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  });
   return {
     async dispose() {
       stopRechecking();
