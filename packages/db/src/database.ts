@@ -119,17 +119,20 @@ interface ProbeAnswer {
  * backends of the connections over the limit are doing:
  * - no answer within the probe's time (a timeout, a network error): every connection over the
  *   limit is closed;
- * - an answer: a backend that is idle (or idle in a transaction) for a while, or blocked
- *   sending its result, while its connection still waits, has lost its reply: that connection
- *   is closed. A backend at work is left to finish, however long it takes (a time-zone change
- *   rebuilds the day table in one transaction), and looked at again `afterMs` later; so is a
- *   backend the server does not show (behind a pooler the process id is the pooler's).
+ * - an answer: a backend that is idle (or idle in a transaction) for a while, blocked sending
+ *   its result, or in a COPY that receives nothing, while its connection still waits, has lost
+ *   its client: the probe ends that backend (its transaction rolls back and its locks go at
+ *   once) and the connection is closed. A backend at work is left to finish, however long it
+ *   takes (a time-zone change rebuilds the day table in one transaction), and looked at again
+ *   `afterMs` later; so is a backend the server does not show (behind a pooler the process id
+ *   is the pooler's).
  * A server that refuses the probe (too many connections, authentication) has answered too:
  * nothing is closed. A closed connection's statement fails as a connection error (503 to the
  * client; nothing of the transaction is committed unless its COMMIT had already reached the
- * server, and then the client's retry is a duplicate), the pool discards it, and the server
- * rolls back what was open once it sees the socket gone. Checked every second or so, one
- * probe at a time.
+ * server, and then the client's retry is a duplicate) and the pool discards it. When the
+ * server did not answer, its backend lives on until the server sees the socket gone (TCP
+ * keepalive; `idle_in_transaction_session_timeout` on the server shortens that, see
+ * docs/payments.md). Checked every second or so, one probe at a time.
  */
 function watchCheckouts(
   dataSource: DataSource,
@@ -184,36 +187,70 @@ function watchCheckouts(
   };
 }
 
+/** How long a COPY's backend must wait for data without receiving a byte to count as stalled. */
+const COPY_STALL_MS = 1_000;
+
 /**
- * Asks the server, over a new connection, which of `pids` are idle (or idle in a transaction)
- * since more than `idleMs`, or blocked sending a result: backends whose client waits on a reply
- * that will not come. An error the server sent (it refused the connection) is an answer.
+ * Asks the server, over a new connection, which of `pids` wait on a client whose connection is
+ * lost: idle (or idle in a transaction) for more than `idleMs`, blocked sending a result for
+ * more than `idleMs`, or in a COPY waiting for data that does not come (not a byte in
+ * COPY_STALL_MS; PostgreSQL 14+ reports COPY progress). Those backends are ended
+ * (pg_terminate_backend): one idle in a transaction holds its locks, and other requests for
+ * the same events or counters (the client's own retry first) would wait until the server
+ * noticed the socket gone, which TCP keepalive takes hours to do. An error the server sent (it
+ * refused the connection) is an answer. Each step has `timeoutMs` to answer.
  */
 export async function probeServer(config: pg.ClientConfig, pids: number[], timeoutMs: number, idleMs: number): Promise<ProbeAnswer> {
   const client = new pg.Client({ ...config, application_name: 'tally-probe', connectionTimeoutMillis: timeoutMs });
   client.on('error', () => {});
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const rows = await Promise.race([
-      client.connect().then(() =>
-        client.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity
-            WHERE pid = ANY($1::int[])
-              AND ((state LIKE 'idle%' AND state_change < now() - make_interval(secs => $2 / 1000.0))
-                OR (wait_event = 'ClientWrite' AND state_change < now() - make_interval(secs => $2 / 1000.0)))`,
-          [pids, idleMs],
+  const timers: NodeJS.Timeout[] = [];
+  const answer = <T>(step: Promise<T>) =>
+    Promise.race([step, new Promise<never>((_, reject) => timers.push(setTimeout(() => reject(new Error('no answer')), timeoutMs)))]);
+  const copyBytes = async (of: number[]) => {
+    try {
+      const r = await answer(
+        client.query<{ pid: number; bytes: string }>(
+          `SELECT p.pid, p.bytes_processed::text AS bytes
+             FROM pg_stat_progress_copy p JOIN pg_stat_activity a ON a.pid = p.pid
+            WHERE p.pid = ANY($1::int[]) AND a.state = 'active' AND a.wait_event = 'ClientRead'`,
+          [of],
         ),
+      );
+      return new Map(r.rows.map((row) => [row.pid, row.bytes]));
+    } catch (err) {
+      // The server refused (no such view before PostgreSQL 14): no COPY is judged, the rest stands.
+      if (typeof (err as { severity?: unknown }).severity === 'string') return new Map<number, string>();
+      throw err;
+    }
+  };
+  try {
+    await answer(client.connect());
+    const idle = await answer(
+      client.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity
+          WHERE pid = ANY($1::int[])
+            AND (state LIKE 'idle%' OR wait_event = 'ClientWrite')
+            AND state_change < now() - make_interval(secs => $2 / 1000.0)`,
+        [pids, idleMs],
       ),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
-      }),
-    ]);
-    return { answered: true, lost: new Set(rows.rows.map((r) => r.pid)) };
+    );
+    const lost = new Set(idle.rows.map((r) => r.pid));
+    // Two looks at the COPYs waiting for data: one that received nothing in between is stalled.
+    const copying = await copyBytes(pids.filter((pid) => !lost.has(pid)));
+    if (copying.size > 0) {
+      await new Promise((resolve) => setTimeout(resolve, COPY_STALL_MS));
+      for (const [pid, bytes] of await copyBytes([...copying.keys()])) if (copying.get(pid) === bytes) lost.add(pid);
+    }
+    if (lost.size > 0) {
+      // Best effort: the connection is closed on the client's side whatever happens here.
+      await answer(client.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS t(pid)', [[...lost]])).catch(() => {});
+    }
+    return { answered: true, lost };
   } catch (err) {
     // A message from the server (severity, SQLSTATE) is an answer; a timeout or a socket error is not.
     return { answered: typeof (err as { severity?: unknown }).severity === 'string', lost: new Set() };
   } finally {
-    clearTimeout(timer);
+    for (const t of timers) clearTimeout(t);
     client.end().catch(() => {});
   }
 }

@@ -12,18 +12,21 @@ const CONNECTION_CODES = new Set([
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
-  '53300', // too_many_connections
+  '57014', // query_canceled: by an operator or a failover tool, not by anything in the statement
+  '25006', // read_only_sql_transaction: a server that cannot take writes now (a standby after a failover)
 ]);
 
 /**
- * True when an error means "the database is not reachable right now" rather than "this
- * statement is wrong": callers answer 503 / SERVICE_UNAVAILABLE and the client retries.
+ * True when an error means "the database cannot serve this right now" (unreachable, shutting
+ * down, read-only after a failover, out of resources — class 53 —, the statement cancelled from
+ * outside) rather than "this statement is wrong": callers answer 503 / SERVICE_UNAVAILABLE and
+ * the client retries.
  */
 export function isConnectionError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     if (e instanceof DatabaseUnavailableError) return true;
     const x = e as { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown; cause?: unknown };
-    if (typeof x.code === 'string' && (CONNECTION_CODES.has(x.code) || x.code.startsWith('08'))) return true;
+    if (typeof x.code === 'string' && (CONNECTION_CODES.has(x.code) || x.code.startsWith('08') || x.code.startsWith('53'))) return true;
     // TypeORM releases a query runner when its connection emits 'error' (the server dropped it);
     // the transaction's next statement (COPY, COMMIT) then fails with one of these.
     if (x.name === 'QueryRunnerAlreadyReleasedError' || x.name === 'QueryRunnerProviderAlreadyReleasedError') return true;

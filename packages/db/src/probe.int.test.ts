@@ -1,5 +1,6 @@
 import net from 'node:net';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeServer, type Database } from './database.js';
 import { createTestDatabase, resolveTestDatabaseTarget, startTcpProxy, type TestDatabase } from './testing/test-database.js';
@@ -56,21 +57,83 @@ describe('probeServer', () => {
     // Backends: one idle in a transaction (its client would wait on a reply that is lost), one at work.
     const idle = new pg.Client(config);
     const busy = new pg.Client(config);
+    idle.on('error', () => {});
     await idle.connect();
     await busy.connect();
+    const admin = new pg.Client(config);
+    await admin.connect();
     try {
+      await admin.query('CREATE TABLE probe_locked (id int PRIMARY KEY)');
       await idle.query('BEGIN');
-      await idle.query('SELECT 1');
+      await idle.query('INSERT INTO probe_locked VALUES (1)');
       const working = busy.query('SELECT pg_sleep(1.5)');
       await new Promise((r) => setTimeout(r, 400));
-      const pids = [(idle as unknown as { processID: number }).processID, (busy as unknown as { processID: number }).processID];
-      expect(await probeServer(config, pids, 2_000, 200)).toEqual({ answered: true, lost: new Set([pids[0]]) });
+      const pids = [processId(idle), processId(busy)];
       // Idle for less than the time given: not lost yet.
       expect((await probeServer(config, pids, 2_000, 60_000)).lost).toEqual(new Set());
+      expect(await probeServer(config, pids, 2_000, 200)).toEqual({ answered: true, lost: new Set([pids[0]]) });
+      // The lost backend is ended: its transaction is rolled back and its lock released, so the
+      // same row can be written at once instead of when the server notices the socket gone.
+      await admin.query(`SET lock_timeout = '2s'`);
+      await admin.query('INSERT INTO probe_locked VALUES (1)');
+      expect((await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pids[0]])).rowCount).toBe(0);
       await working;
     } finally {
-      await idle.end();
+      await idle.end().catch(() => {});
       await busy.end();
+      await admin.query('DROP TABLE IF EXISTS probe_locked');
+      await admin.end();
+    }
+  });
+
+  it('tells a COPY whose data stopped coming from one that is being fed', async () => {
+    if (testDb.target.kind === 'embedded') return; // nothing is watched there (see above)
+    const url = new URL(testDb.options.url!);
+    const config = { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username) || 'postgres', database: url.pathname.slice(1) };
+    const proxy = await startTcpProxy({ host: config.host, port: config.port });
+    const fed = new pg.Client(config);
+    const starved = new pg.Client({ ...config, host: '127.0.0.1', port: proxy.port });
+    starved.on('error', () => {});
+    await fed.connect();
+    await starved.connect();
+    const copies: { stream: NodeJS.WritableStream; done: Promise<unknown> }[] = [];
+    let feeding: NodeJS.Timeout | undefined;
+    try {
+      for (const c of [fed, starved]) {
+        await c.query('CREATE TEMP TABLE copied (n int)');
+        const stream = c.query(copyFrom('COPY copied FROM STDIN'));
+        const done = new Promise((resolve) => {
+          stream.on('finish', resolve);
+          stream.on('error', resolve);
+        });
+        stream.write('1\n');
+        copies.push({ stream, done });
+      }
+      let n = 2;
+      feeding = setInterval(() => copies[0]!.stream.write(`${n++}\n`), 100);
+      await new Promise((r) => setTimeout(r, 300));
+      // The starved COPY's flow is lost on the way: the server waits for data that never comes.
+      proxy.freeze('open');
+      const pids = [processId(fed), processId(starved)];
+      expect(await probeServer(config, pids, 2_000, 200)).toEqual({ answered: true, lost: new Set([pids[1]]) });
+    } finally {
+      clearInterval(feeding);
+      copies[0]?.stream.end();
+      await copies[0]?.done;
+      proxy.thaw();
+      await proxy.close();
+      await fed.end();
+      await starved.end().catch(() => {});
+    }
+    // Ended by the probe, not merely forgotten.
+    const check = new pg.Client(config);
+    await check.connect();
+    try {
+      expect((await check.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [processId(starved)])).rowCount).toBe(0);
+    } finally {
+      await check.end();
     }
   });
 });
+
+const processId = (c: pg.Client) => (c as unknown as { processID: number }).processID;

@@ -65,6 +65,59 @@ describe('the database goes away during ingest', () => {
   });
 });
 
+describe('a database that cannot serve for a while', () => {
+  it('answers 503 with Retry-After while it cannot take writes (read-only after a failover) or cancels the statement, and counts the retry once', async () => {
+    if (t.testDb.target.kind === 'embedded') return; // one in-process session: no failover, no operator to cancel it
+    const f = await startTestApp();
+    const admin = new pg.Client({ connectionString: f.testDb.options.url });
+    await admin.connect();
+    const database = (await admin.query('SELECT current_database() AS d')).rows[0].d as string;
+    const reconnectPool = async () => {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'tally%'`);
+      for (let i = 0; i < 50; i++) if (await f.db.dataSource.query('SELECT 1').then(() => true, () => false)) return;
+    };
+    try {
+      const s = await newSource(f);
+      const body = ndjson(Array.from({ length: 50 }, (_, i) => event(`ro${i}`, minutesAgo(3))));
+      await admin.query(`ALTER DATABASE "${database}" SET default_transaction_read_only = on`);
+      await reconnectPool();
+      expect((await f.db.dataSource.query('SHOW transaction_read_only'))[0].transaction_read_only).toBe('on');
+      const refused = await post(f, s.key, body);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+      expect(refused.body).toMatchObject({ error: expect.stringMatching(/unavailable/) });
+      const read = await f.gql(`{ sources { id } }`);
+      expect(read.errors).toBeUndefined(); // reads go on
+
+      await admin.query(`ALTER DATABASE "${database}" RESET default_transaction_read_only`);
+      await reconnectPool();
+      // A statement cancelled from outside (an operator, a failover tool) mid-transaction.
+      await admin.query('BEGIN');
+      await admin.query(`SELECT 1 FROM sources WHERE id = $1 FOR UPDATE`, [s.id]);
+      const cancelled = post(f, s.key, body);
+      const stuck = async () => (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
+      for (let i = 0; i < 100 && (await stuck()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      // The events' foreign key waits on the source's row.
+      const [victim] = await stuck();
+      expect(victim).toBeDefined();
+      await admin.query('SELECT pg_cancel_backend($1)', [victim.pid]);
+      const answer = await cancelled;
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get('retry-after')).toBeTruthy();
+      await admin.query('COMMIT');
+
+      const retry = await post(f, s.key, body);
+      expect(retry.body).toMatchObject({ accepted: 50, duplicates: 0, rejected: [] });
+      expect(Number((await admin.query('SELECT count(*) AS n FROM payment_events WHERE source_id = $1', [s.id])).rows[0].n)).toBe(50);
+    } finally {
+      await admin.query('ROLLBACK').catch(() => {});
+      await admin.query(`ALTER DATABASE "${database}" RESET default_transaction_read_only`).catch(() => {});
+      await admin.end();
+      await f.close();
+    }
+  });
+});
+
 describe('a database that stops answering (frozen, not down)', () => {
   it('answers 503 once a request has held its connection past DATABASE_STUCK_TIMEOUT_MS and the server does not answer, and counts the retry once', async () => {
     const f = await startTestApp({ viaProxy: true, env: { DATABASE_STUCK_TIMEOUT_MS: '1000' } });
@@ -125,6 +178,37 @@ describe('a database that stops answering (frozen, not down)', () => {
       let after = await post(f, s.key, ndjson([event('z-after', minutesAgo(2))]));
       for (let i = 0; i < 20 && after.status === 503; i++) after = await post(f, s.key, ndjson([event('z-after', minutesAgo(2))]));
       expect(after.body).toMatchObject({ accepted: 1 });
+
+      // A flow lost in the middle of an ingest's transaction: its backend, idle in that
+      // transaction, holds the locks of the events and counters it wrote. The watchdog ends it,
+      // so the client's retry (over a new connection; the lost flow stays lost) goes through
+      // instead of waiting on those locks until the server notices the socket gone (hours).
+      const blocker = new pg.Client({ connectionString: f.testDb.options.url });
+      await blocker.connect();
+      try {
+        // Holds the ingest at its counters' statement, after its COPY took the events' locks.
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM failure_codes WHERE code = 'BANK_TIMEOUT' FOR UPDATE`);
+        const stranded = Array.from({ length: 200 }, (_, i) => (i % 20 ? event(`y${i}`, minutesAgo(2)) : failed(`y${i}`, minutesAgo(2), 'BANK_TIMEOUT')));
+        const first = post(f, s.key, ndjson(stranded));
+        const waiting = async () => Number((await blocker.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n);
+        for (let i = 0; i < 100 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(await waiting()).toBe(1);
+        f.proxy!.freeze('open');
+        await blocker.query('COMMIT');
+        expect((await first).status).toBe(503);
+        const retryStarted = Date.now();
+        let retry = await post(f, s.key, ndjson(stranded));
+        for (let i = 0; i < 20 && retry.status === 503; i++) retry = await post(f, s.key, ndjson(stranded));
+        expect(retry.status).toBe(200);
+        expect(retry.body).toMatchObject({ accepted: 200, duplicates: 0 });
+        expect(Date.now() - retryStarted).toBeLessThan(30_000);
+        expect(await n('SELECT count(*) AS n FROM payment_events WHERE source_id = $1')).toBe(501);
+        expect(await n('SELECT sum(events) AS n FROM payment_counts_day WHERE source_id = $1')).toBe(501);
+        expect(Number((await blocker.query(`SELECT events AS n FROM failure_codes WHERE code = 'BANK_TIMEOUT'`)).rows[0].n)).toBe(10 + 10);
+      } finally {
+        await blocker.end();
+      }
     } finally {
       f.proxy?.thaw();
       await f.close();

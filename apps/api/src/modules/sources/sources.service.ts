@@ -113,8 +113,9 @@ export class SourcesService {
     if (key.revoked) return { status: 403, message: 'this ingest key was revoked (rotated); use the current key' };
     const { source } = key;
     if (source.kind !== kind) return { status: 403, message: `this key belongs to a ${source.kind} source and cannot ingest here` };
-    // The source may be named by id or by name (what a sender's configuration is likely to hold).
-    if (namedSource && namedSource !== source.id && namedSource !== source.name) {
+    // The source may be named by id (in any case, as UUIDs are compared) or by name (what a
+    // sender's configuration is likely to hold).
+    if (namedSource && namedSource.toLowerCase() !== source.id && namedSource !== source.name) {
       return { status: 403, message: `this key belongs to another source than "${namedSource}" (X-Tally-Source takes the source's id or name)` };
     }
     return { source };
