@@ -95,16 +95,17 @@ describe('importPaymentOutcomes', () => {
       `c-4,${OLD},PAY_OUT,icbc,"FAILED"x,X,,,x\r\n` + // text after a closing quote: kept as text, so an unknown status
       `c-5,${OLD},PAY_OUT,icbc,FAILED,,,,x\r\n` + // failure without code
       `c-6,${OLD},PAY_OUT,ic"bc,SUCCEEDED,,,,x\r\n` + // a quote inside an unquoted field: text
+      `c-8,${OLD},PAY_OUT,icbc,SUCCEEDED,,1e3,CNY,x\r\n` + // a number as JSON may write it: 1000, as in NDJSON
       `c-7,${OLD},PAY_OUT,"icbc,SUCCEEDED,,,,x\r\n`; // a quote left open to the end: unreadable
     const summary = await importPaymentOutcomes(t.app.services.paymentIngest, src.id, Readable.from([Buffer.from(csv)]), { format: 'csv' });
-    expect(summary.accepted).toBe(3);
+    expect(summary.accepted).toBe(4);
     const byLine = Object.fromEntries(summary.rejections.map((r) => [r.line, r]));
     // Lines of the file: the header is line 1.
     expect(byLine[4]).toMatchObject({ id: 'c-3', field: 'amountMinor' });
     expect(byLine[5]).toMatchObject({ id: 'c-4', field: 'status' });
     expect(byLine[6]).toMatchObject({ id: 'c-5', field: 'failureCode' });
-    expect(byLine[8]).toMatchObject({ code: 'malformed' });
-    expect(byLine[8]!.reason).toMatch(/line 8 is not valid CSV: Quote Not Closed/);
+    expect(byLine[9]).toMatchObject({ code: 'malformed' });
+    expect(byLine[9]!.reason).toMatch(/line 9 is not valid CSV: Quote Not Closed/);
     expect(summary.rejected).toBe(4);
     const rows: { id: string; channel: string; amount: string | null }[] = await t.db.dataSource.query(
       'SELECT event_id AS id, channel, amount_minor::text AS amount FROM payment_events WHERE source_id = $1 ORDER BY event_id',
@@ -114,6 +115,7 @@ describe('importPaymentOutcomes', () => {
       { id: 'c-1', channel: 'bank, transfer', amount: '1234' },
       { id: 'c-2', channel: 'icbc', amount: null },
       { id: 'c-6', channel: 'ic"bc', amount: null },
+      { id: 'c-8', channel: 'icbc', amount: '1000' },
     ]);
   });
 
