@@ -192,7 +192,7 @@ export class PaymentIngestService {
   /**
    * Stores the candidates (sorted by id) with their counters; tells duplicates from conflicts.
    * Every line of an id is judged against one version of it: the stored one when the id was
-   * already ingested, else the request's first line of it.
+   * already ingested, else the request's first valid line of it.
    */
   private async store(sourceId: string, { candidates, rejected, invalid, repeats, variantConflicts }: Prepared, limit: number): Promise<IngestResult> {
     const events = candidates.map((c) => c.event);
