@@ -9,10 +9,11 @@ import { MetricPeriod } from './metrics.types.js';
 // change bus of hand-sent notices) because what is tested is when messages are sent.
 afterEach(() => vi.useRealTimers());
 
-function subscribe(now: string, period: MetricPeriod) {
+function subscribe(now: string, period: MetricPeriod, opts: { failures?: number } = {}) {
   vi.useFakeTimers({ now: new Date(now) });
   const handlers = new Set<(n: ChangeNotice) => void>();
   let attempts = 5;
+  let failures = opts.failures ?? 0;
   const c = {
     loaders: {
       settings: { load: async () => ({ timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY', lowVolumeThreshold: 0 }) },
@@ -21,7 +22,13 @@ function subscribe(now: string, period: MetricPeriod) {
     services: {
       changes: { on: (h: (n: ChangeNotice) => void) => (handlers.add(h), () => handlers.delete(h)) },
       paymentMetrics: {
-        figures: async () => ({ attempts, succeeded: attempts, userFailures: 0, systemFailures: 0, unclassifiedFailures: 0, eligible: attempts, effectiveRate: 1, rawRate: 1 }),
+        figures: async () => {
+          if (failures > 0) {
+            failures--;
+            throw new Error('Connection terminated unexpectedly');
+          }
+          return { attempts, succeeded: attempts, userFailures: 0, systemFailures: 0, unclassifiedFailures: 0, eligible: attempts, effectiveRate: 1, rawRate: 1 };
+        },
       },
     },
   };
@@ -72,5 +79,19 @@ it('a YEAR subscription opened in January rolls over into the next year', async 
   await vi.advanceTimersByTimeAsync(Date.parse('2026-12-31T15:00:00Z') - Date.now());
   const rollover = await during(s.updates, 2 * 3_600_000);
   expect(rollover.map((m) => m.from)).toEqual(['2026-12-31T16:00:00.000Z']);
+  await s.updates.return?.();
+});
+
+it('retries a computation that failed (the database away for a moment) on its own, without waiting for an ingest', async () => {
+  const s = subscribe('2026-12-01T00:00:00Z', MetricPeriod.DAY, { failures: 3 });
+  const started = Date.now();
+  let first: IteratorResult<{ period: { from: Date }; value: number | null }> | undefined;
+  void s.updates.next().then((r) => (first = r));
+  // Retried after 1, 2 and 4 s: the current value arrives 7 s after subscribing.
+  await vi.advanceTimersByTimeAsync(6_900);
+  expect(first).toBeUndefined();
+  await vi.advanceTimersByTimeAsync(200);
+  expect(first?.value).toMatchObject({ value: 5 });
+  expect(Date.now() - started).toBeLessThan(7_200);
   await s.updates.return?.();
 });

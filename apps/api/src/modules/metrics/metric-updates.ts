@@ -8,6 +8,8 @@ import type { MetricPeriod, MetricUpdate } from './metrics.types.js';
 
 /** At most one message per key per second, however fast ingestion goes. */
 const MIN_INTERVAL_MS = 1_000;
+/** A failed computation (the database away for a moment) is retried after 1 s, 2 s, 4 s… up to this. */
+const MAX_RETRY_MS = 30_000;
 /** The longest delay setTimeout honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -34,6 +36,7 @@ export function metricUpdates(
   let rollover: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let pending = false;
+  let failures = 0;
 
   const compute = async () => {
     const c = ctx.newContext(); // fresh loaders: settings and attribution as of now
@@ -72,7 +75,21 @@ export function metricUpdates(
       return;
     }
     running = compute()
-      .catch((err: unknown) => log.warn({ err }, 'metric update failed; will retry on the next change'))
+      .then(
+        () => void (failures = 0),
+        (err: unknown) => {
+          // Retried on its own: the subscriber would otherwise wait, without its first value
+          // or with a stale one, until some ingest happened to touch its keys.
+          const wait = Math.min(MAX_RETRY_MS, MIN_INTERVAL_MS * 2 ** failures++);
+          log.warn({ err, retryInMs: wait }, 'metric update failed; retrying');
+          if (!done && !timer) {
+            timer = setTimeout(() => {
+              timer = undefined;
+              run();
+            }, wait);
+          }
+        },
+      )
       .finally(() => {
         running = undefined;
         if (pending) {
