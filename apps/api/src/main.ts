@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import net from 'node:net';
 import { DatabaseLockedError, DatabaseUnavailableError, openDatabase, type Database } from '@tally/db';
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, type Config } from './config.js';
@@ -25,6 +26,16 @@ async function openOrExplain(config: Config): Promise<Database> {
   }
 }
 
+/** Whether `port` can be listened on now (0 always can). */
+function portIsFree(port: number, host: string | undefined): Promise<boolean> {
+  if (port === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -34,11 +45,13 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config);
+  // Before the database, migrations and the demo load (half a minute on a first start): a port
+  // already taken is said at once. Listening still checks it (another process may take it meanwhile).
+  if (!(await portIsFree(config.port, config.host))) fail(`cannot start: port ${config.port} is already in use (set PORT)`);
   const db = await openOrExplain(config);
   const applied = await db.migrate();
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const app = await createApp({ config, db, logger });
-  const { generatedSecret } = await app.services.auth.ensureBootstrapAdmin(config.adminToken);
   let demo: Awaited<ReturnType<typeof loadDemoIfEmpty>> = null;
   if (config.demo) {
     demo = await loadDemoIfEmpty(app.services, logger, (resuming) =>
@@ -57,6 +70,9 @@ async function main(): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     fail(e.code === 'EADDRINUSE' ? `cannot start: port ${config.port} is already in use (set PORT)` : `cannot listen: ${e.message}`);
   }
+  // Only once listening, and printed right below: a first start stopped earlier (Ctrl-C during
+  // the demo load, a port taken) must not leave a stored token whose secret nobody saw.
+  const { generatedSecret } = await app.services.auth.ensureBootstrapAdmin(config.adminToken);
 
   const lines = [
     `Tally API ready at http://localhost:${port}/graphql`,

@@ -262,6 +262,12 @@ export function attachSubscriptions(opts: {
     },
     wsServer,
   );
+  // ws re-emits the HTTP server's own errors here (a port already in use): they are answered
+  // where the server listens, not printed by graphql-ws as an internal error with a stack.
+  wsServer.removeAllListeners('error');
+  wsServer.on('error', (err) => {
+    if (opts.httpServer.listening) opts.logger.error({ err }, 'HTTP server error');
+  });
   // ws reports a client's breach of the protocol (a message over maxPayload, invalid UTF-8, a
   // bad frame) as an 'error' on the socket after it has closed it with the matching code (1009,
   // 1007, 1002). graphql-ws's listener would print each to the console, stack and all, as an
