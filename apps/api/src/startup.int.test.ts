@@ -3,11 +3,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // The built entry point, as `npm start` runs it (turbo builds it before these tests).
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const MAIN = path.resolve(__dirname, '../dist/main.js');
 
 interface Started {
   stdout: () => string;
