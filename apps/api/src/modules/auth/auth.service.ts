@@ -5,7 +5,7 @@ import { BadInputError, NotFoundError, UnauthenticatedError } from '../../errors
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ProcessCache } from '../../changes/process-cache.js';
 import { Role } from './role.js';
-import { generateSecret, hashSecret, parseBearer, secretPrefix } from './token-secret.js';
+import { generateSecret, hashSecret, INGEST_KEY_PREFIX, parseBearer, secretPrefix } from './token-secret.js';
 
 /** Who is calling: resolved from the token on every request. */
 export interface Principal {
@@ -58,7 +58,13 @@ export class AuthService {
       },
       (t) => t !== null && !t.revoked,
     );
-    if (!token) return { principal: null, failure: 'invalid token' };
+    if (!token) {
+      // A common mix-up, recognisable by its prefix: say which mistake this is.
+      if (parsed.secret.startsWith(INGEST_KEY_PREFIX)) {
+        return { principal: null, failure: 'an ingest key only pushes events (POST /v1/ingest/…); GraphQL needs an API token' };
+      }
+      return { principal: null, failure: 'invalid token' };
+    }
     if (token.revoked) return { principal: null, failure: 'token revoked' };
     const now = Date.now();
     if (now - token.lastUsedAt > LAST_USED_RESOLUTION_MS) {

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 const PREFIX = 'tly_';
+/** A source's ingest key (sources.service): told apart from API tokens at a glance. */
+export const INGEST_KEY_PREFIX = 'tik_';
 
 /** A new secret: 256 random bits, base64url, with a recognisable prefix (secret scanners, logs). */
 export function generateSecret(): string {

@@ -82,6 +82,7 @@ describe('an ingest key is not a GraphQL token', () => {
       const r = await t.gql(query, undefined, source.key);
       expect(r.status).toBeLessThan(500);
       expect(codeOf(r)).toBe('UNAUTHENTICATED');
+      expect(r.errors?.[0]?.message).toMatch(/an ingest key only pushes events/);
       expect(r.data ?? null).toBeNull();
     }
     const ingest = await t.gql(INGEST, { s: source.id, e: [event('key-as-token', minutesAgo(3))] }, source.key);

@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { DataSource, Repository } from 'typeorm';
 import { isUniqueViolation, SourceEntity, SourceKeyEntity, type SourceKind } from '@tally/db';
 import { BadInputError, ConflictError, NotFoundError } from '../../errors/app-errors.js';
-import { hashSecret, parseBearer } from '../auth/token-secret.js';
+import { hashSecret, INGEST_KEY_PREFIX, parseBearer } from '../auth/token-secret.js';
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ProcessCache } from '../../changes/process-cache.js';
 
 // Distinct from API tokens (tly_) so a key pasted in the wrong place is recognisable.
-const KEY_PREFIX = 'tik_';
 
 /** Why an ingest request is refused before its body is read. */
 export type IngestAuthFailure = { status: 401 | 403; message: string };
@@ -77,8 +76,8 @@ export class SourcesService {
   }
 
   private async issueKey(repo: Repository<SourceKeyEntity>, sourceId: string): Promise<string> {
-    const key = KEY_PREFIX + randomBytes(32).toString('base64url');
-    await repo.save(repo.create({ sourceId, keyHash: hashSecret(key), keyPrefix: key.slice(0, KEY_PREFIX.length + 6) }));
+    const key = INGEST_KEY_PREFIX + randomBytes(32).toString('base64url');
+    await repo.save(repo.create({ sourceId, keyHash: hashSecret(key), keyPrefix: key.slice(0, INGEST_KEY_PREFIX.length + 6) }));
     return key;
   }
 
