@@ -3,6 +3,7 @@
 // build fails, then runs a compiled entry point in this same process.
 //   node scripts/built.mjs apps/api/dist/main.js [args…]
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -12,6 +13,9 @@ if (!entry) {
   process.stderr.write('usage: node scripts/built.mjs <compiled entry> [args…]\n');
   process.exit(2);
 }
+// On a fresh clone the build takes half a minute before anything else is printed: say so (on
+// stderr, so that a command's own output stays clean).
+if (!fs.existsSync(path.resolve(root, entry))) process.stderr.write('Building Tally (first run only; about half a minute)…\n');
 const build = spawnSync('npx', ['--no-install', 'turbo', 'run', 'build', '--filter=@tally/api...', '--output-logs=errors-only'], {
   cwd: root,
   encoding: 'utf8',
