@@ -26,14 +26,18 @@ async function openOrExplain(config: Config): Promise<Database> {
   }
 }
 
-/** Whether `port` can be listened on now (0 always can). */
-function portIsFree(port: number, host: string | undefined): Promise<boolean> {
-  if (port === 0) return Promise.resolve(true);
+/** Why `port` cannot be listened on now, or null when it can (port 0 always can). */
+function portProblem(port: number, host: string | undefined): Promise<NodeJS.ErrnoException | null> {
+  if (port === 0) return Promise.resolve(null);
   return new Promise((resolve) => {
     const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
-    probe.listen(port, host, () => probe.close(() => resolve(true)));
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    probe.listen(port, host, () => probe.close(() => resolve(null)));
   });
+}
+
+function cannotListen(port: number, e: NodeJS.ErrnoException): string {
+  return e.code === 'EADDRINUSE' ? `cannot start: port ${port} is already in use (set PORT)` : `cannot listen: ${e.message}`;
 }
 
 async function main(): Promise<void> {
@@ -46,12 +50,16 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config);
   // Before the database, migrations and the demo load (half a minute on a first start): a port
-  // already taken is said at once. Listening still checks it (another process may take it meanwhile).
-  if (!(await portIsFree(config.port, config.host))) fail(`cannot start: port ${config.port} is already in use (set PORT)`);
+  // already taken (or not ours to take) is said at once. Listening still checks it (another
+  // process may take it meanwhile).
+  const problem = await portProblem(config.port, config.host);
+  if (problem) fail(cannotListen(config.port, problem));
   const db = await openOrExplain(config);
   const applied = await db.migrate();
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const app = await createApp({ config, db, logger });
+  // A chosen token works from the first request on; a generated one is made once listening.
+  if (config.adminToken) await app.services.auth.ensureBootstrapAdmin(config.adminToken);
   let demo: Awaited<ReturnType<typeof loadDemoIfEmpty>> = null;
   if (config.demo) {
     demo = await loadDemoIfEmpty(app.services, logger, (resuming) =>
@@ -62,36 +70,8 @@ async function main(): Promise<void> {
       ),
     );
   }
-  let port: number;
-  try {
-    port = await app.listen(config.port, config.host);
-  } catch (err) {
-    await db.close();
-    const e = err as NodeJS.ErrnoException;
-    fail(e.code === 'EADDRINUSE' ? `cannot start: port ${config.port} is already in use (set PORT)` : `cannot listen: ${e.message}`);
-  }
-  // Only once listening, and printed right below: a first start stopped earlier (Ctrl-C during
-  // the demo load, a port taken) must not leave a stored token whose secret nobody saw.
-  const { generatedSecret } = await app.services.auth.ensureBootstrapAdmin(config.adminToken);
-
-  const lines = [
-    `Tally API ready at http://localhost:${port}/graphql`,
-    `  database: ${db.description}`,
-  ];
-  if (demo) {
-    lines.push(`  demo: ${demo.events} payment outcomes loaded in ${(demo.ms / 1000).toFixed(1)} s; try week 03 of 2023 (2023-01-09):`);
-    lines.push('    { paymentSuccess(direction: PAY_IN, from: "2023-01-08T16:00:00Z", to: "2023-01-15T16:00:00Z") { effectiveRate } }');
-  }
-  if (generatedSecret) {
-    lines.push(
-      '  first start: an ADMIN token was generated. It is shown only now; store it:',
-      `    ${generatedSecret}`,
-      '  use it as "Authorization: Bearer <token>" (set TALLY_ADMIN_TOKEN to choose your own instead)',
-    );
-  }
-  process.stdout.write(lines.join('\n') + '\n');
-  logger.info({ port, database: db.kind }, 'listening');
-
+  // From here on a signal stops the API gracefully (before, it ends the process as it is: the
+  // demo load resumes on the next start).
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -111,6 +91,44 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  let port: number;
+  try {
+    port = await app.listen(config.port, config.host);
+  } catch (err) {
+    await db.close();
+    fail(cannotListen(config.port, err as NodeJS.ErrnoException));
+  }
+  // Only once listening, and printed right below: a first start stopped earlier (Ctrl-C during
+  // the demo load, a port taken) must not leave a stored token whose secret nobody saw.
+  let generatedSecret: string | undefined;
+  if (!config.adminToken) {
+    try {
+      ({ generatedSecret } = await app.services.auth.ensureBootstrapAdmin(undefined));
+    } catch (err) {
+      await app.stop().catch(() => {});
+      await db.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  const lines = [
+    `Tally API ready at http://localhost:${port}/graphql`,
+    `  database: ${db.description}`,
+  ];
+  if (demo) {
+    lines.push(`  demo: ${demo.events} payment outcomes loaded in ${(demo.ms / 1000).toFixed(1)} s; try week 03 of 2023 (2023-01-09):`);
+    lines.push('    { paymentSuccess(direction: PAY_IN, from: "2023-01-08T16:00:00Z", to: "2023-01-15T16:00:00Z") { effectiveRate } }');
+  }
+  if (generatedSecret) {
+    lines.push(
+      '  first start: an ADMIN token was generated. It is shown only now; store it:',
+      `    ${generatedSecret}`,
+      '  use it as "Authorization: Bearer <token>" (set TALLY_ADMIN_TOKEN to choose your own instead)',
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  logger.info({ port, database: db.kind }, 'listening');
 }
 
 main().catch((err: unknown) => fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`));

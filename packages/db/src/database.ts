@@ -189,6 +189,15 @@ function watchCheckouts(
 
 /** How long a COPY's backend must wait for data without receiving a byte to count as stalled. */
 const COPY_STALL_MS = 1_000;
+/** A look at the COPYs that came this much later than asked tells nothing (see probeServer). */
+const COPY_LOOK_SLACK_MS = 250;
+
+/** A backend as seen by one look: what must still hold when it is ended. */
+interface Seen {
+  pid: number;
+  backend_start: string;
+  state_change: string;
+}
 
 /**
  * Asks the server, over a new connection, which of `pids` wait on a client whose connection is
@@ -197,8 +206,17 @@ const COPY_STALL_MS = 1_000;
  * COPY_STALL_MS; PostgreSQL 14+ reports COPY progress). Those backends are ended
  * (pg_terminate_backend): one idle in a transaction holds its locks, and other requests for
  * the same events or counters (the client's own retry first) would wait until the server
- * noticed the socket gone, which TCP keepalive takes hours to do. An error the server sent (it
- * refused the connection) is an answer. Each step has `timeoutMs` to answer.
+ * noticed the socket gone, which TCP keepalive takes hours to do. A backend is ended only if
+ * it has not moved since it was seen (same process start, same last state change): one whose
+ * reply arrived meanwhile, or a new process with the same pid, is left alone.
+ *
+ * The COPY data comes from this very process, whose event loop also runs this probe: a loop
+ * blocked past the second look (a long garbage collection, a starved CPU) would hold back both
+ * the data and the look, and a healthy COPY would seem stalled. So the second look waits for one
+ * turn of the loop's I/O (buffered data flushed) and counts only when it came on time.
+ *
+ * An error the server sent (it refused the connection) is an answer. Each question has
+ * `timeoutMs` to be answered.
  */
 export async function probeServer(config: pg.ClientConfig, pids: number[], timeoutMs: number, idleMs: number): Promise<ProbeAnswer> {
   const client = new pg.Client({ ...config, application_name: 'tally-probe', connectionTimeoutMillis: timeoutMs });
@@ -206,46 +224,68 @@ export async function probeServer(config: pg.ClientConfig, pids: number[], timeo
   const timers: NodeJS.Timeout[] = [];
   const answer = <T>(step: Promise<T>) =>
     Promise.race([step, new Promise<never>((_, reject) => timers.push(setTimeout(() => reject(new Error('no answer')), timeoutMs)))]);
-  const copyBytes = async (of: number[]) => {
+  const copyLook = async (of: number[]) => {
     try {
       const r = await answer(
-        client.query<{ pid: number; bytes: string }>(
-          `SELECT p.pid, p.bytes_processed::text AS bytes
+        client.query<Seen & { bytes: string }>(
+          `SELECT p.pid, a.backend_start::text, a.state_change::text, p.bytes_processed::text AS bytes
              FROM pg_stat_progress_copy p JOIN pg_stat_activity a ON a.pid = p.pid
             WHERE p.pid = ANY($1::int[]) AND a.state = 'active' AND a.wait_event = 'ClientRead'`,
           [of],
         ),
       );
-      return new Map(r.rows.map((row) => [row.pid, row.bytes]));
+      return new Map(r.rows.map((row) => [row.pid, row]));
     } catch (err) {
       // The server refused (no such view before PostgreSQL 14): no COPY is judged, the rest stands.
-      if (typeof (err as { severity?: unknown }).severity === 'string') return new Map<number, string>();
+      if (typeof (err as { severity?: unknown }).severity === 'string') return new Map<number, Seen & { bytes: string }>();
       throw err;
     }
   };
   try {
     await answer(client.connect());
     const idle = await answer(
-      client.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity
+      client.query<Seen>(
+        `SELECT pid, backend_start::text, state_change::text FROM pg_stat_activity
           WHERE pid = ANY($1::int[])
             AND (state LIKE 'idle%' OR wait_event = 'ClientWrite')
             AND state_change < now() - make_interval(secs => $2 / 1000.0)`,
         [pids, idleMs],
       ),
     );
-    const lost = new Set(idle.rows.map((r) => r.pid));
+    const lost = new Map(idle.rows.map((r) => [r.pid, r]));
     // Two looks at the COPYs waiting for data: one that received nothing in between is stalled.
-    const copying = await copyBytes(pids.filter((pid) => !lost.has(pid)));
-    if (copying.size > 0) {
+    // A pair of looks not on time is taken again (up to three times), then left to the next probe.
+    let copying = await copyLook(pids.filter((pid) => !lost.has(pid)));
+    for (let tries = 0; copying.size > 0 && tries < 3; tries++) {
+      const asked = Date.now();
       await new Promise((resolve) => setTimeout(resolve, COPY_STALL_MS));
-      for (const [pid, bytes] of await copyBytes([...copying.keys()])) if (copying.get(pid) === bytes) lost.add(pid);
+      await new Promise((resolve) => setImmediate(resolve)); // after the loop's I/O: pending COPY data written
+      const onTime = Date.now() - asked <= COPY_STALL_MS + COPY_LOOK_SLACK_MS;
+      const again = await copyLook([...copying.keys()]);
+      if (!onTime) {
+        copying = again;
+        continue;
+      }
+      for (const [pid, now] of again) {
+        const before = copying.get(pid)!;
+        if (now.bytes === before.bytes && now.state_change === before.state_change && now.backend_start === before.backend_start) lost.set(pid, now);
+      }
+      break;
     }
     if (lost.size > 0) {
+      const seen = [...lost.values()];
       // Best effort: the connection is closed on the client's side whatever happens here.
-      await answer(client.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS t(pid)', [[...lost]])).catch(() => {});
+      await answer(
+        client.query(
+          `SELECT pg_terminate_backend(a.pid)
+             FROM pg_stat_activity a
+             JOIN unnest($1::int[], $2::text[], $3::text[]) AS s(pid, backend_start, state_change)
+               ON a.pid = s.pid AND a.backend_start::text = s.backend_start AND a.state_change::text = s.state_change`,
+          [seen.map((x) => x.pid), seen.map((x) => x.backend_start), seen.map((x) => x.state_change)],
+        ),
+      ).catch(() => {});
     }
-    return { answered: true, lost };
+    return { answered: true, lost: new Set(lost.keys()) };
   } catch (err) {
     // A message from the server (severity, SQLSTATE) is an answer; a timeout or a socket error is not.
     return { answered: typeof (err as { severity?: unknown }).severity === 'string', lost: new Set() };

@@ -116,6 +116,12 @@ describe('probeServer', () => {
       proxy.freeze('open');
       const pids = [processId(fed), processId(starved)];
       expect(await probeServer(config, pids, 2_000, 200)).toEqual({ answered: true, lost: new Set([pids[1]]) });
+      // This process feeds the COPY and runs the probe: with its event loop blocked past the
+      // second look, neither data nor look goes out on time, and nothing is judged from it.
+      const probing = probeServer(config, [pids[0]!], 2_000, 200);
+      await new Promise((r) => setTimeout(r, 150)); // the first look is in
+      for (const until = Date.now() + 1_500; Date.now() < until; ); // blocked
+      expect(await probing).toEqual({ answered: true, lost: new Set() });
     } finally {
       clearInterval(feeding);
       copies[0]?.stream.end();

@@ -80,7 +80,9 @@ export function metricUpdates(
         (err: unknown) => {
           // Retried on its own: the subscriber would otherwise wait, without its first value
           // or with a stale one, until some ingest happened to touch its keys.
-          const wait = Math.min(MAX_RETRY_MS, MIN_INTERVAL_MS * 2 ** failures++);
+          // Jittered (±25 %): the subscriptions of a process all fail together, and should not
+          // all come back to the pool in the same instant.
+          const wait = Math.min(MAX_RETRY_MS, MIN_INTERVAL_MS * 2 ** failures++) * (0.75 + Math.random() / 2);
           log.warn({ err, retryInMs: wait }, 'metric update failed; retrying');
           if (!done && !timer) {
             timer = setTimeout(() => {

@@ -31,7 +31,7 @@ const MAX_LINE_BYTES = 1024 * 1024;
 /** The CSV columns mapped onto event fields; any other column is ignored. */
 const CSV_COLUMNS = ['id', 'occurredAt', 'direction', 'channel', 'status', 'failureCode', 'amountMinor', 'currency'] as const;
 const CSV_REQUIRED = ['id', 'occurredAt', 'direction', 'channel', 'status'] as const;
-const DECIMAL = /^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/; // as JSON writes numbers, so CSV and NDJSON accept the same
+const DECIMAL = /^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/; // with an exponent, as JSON may write it (1e3)
 
 /**
  * Streams payment outcomes from NDJSON or CSV bytes (gzip-compressed or not, told by the magic
