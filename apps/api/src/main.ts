@@ -106,6 +106,7 @@ async function main(): Promise<void> {
     try {
       ({ generatedSecret } = await app.services.auth.ensureBootstrapAdmin(undefined));
     } catch (err) {
+      if (stopping) return; // a signal came meanwhile: the shutdown under way ends the process
       await app.stop().catch(() => {});
       await db.close().catch(() => {});
       throw err;

@@ -8,8 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 // The built entry point, as `npm start` runs it (turbo builds it before these tests).
 const MAIN = path.resolve(__dirname, '../dist/main.js');
 // Run alone (npx vitest), the test would start whatever was built last.
-if (fs.statSync(MAIN, { throwIfNoEntry: false }) === undefined || fs.statSync(MAIN).mtimeMs < fs.statSync(path.resolve(__dirname, 'main.ts')).mtimeMs) {
-  throw new Error(`${MAIN} is missing or older than src/main.ts: build first (npx turbo run build --filter=@tally/api)`);
+const newestSource = (dir: string): number =>
+  Math.max(
+    0,
+    ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? newestSource(p) : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? fs.statSync(p).mtimeMs : 0;
+    }),
+  );
+if (fs.statSync(MAIN, { throwIfNoEntry: false }) === undefined || fs.statSync(MAIN).mtimeMs < newestSource(__dirname)) {
+  throw new Error(`${MAIN} is missing or older than the API's sources: build first (npx turbo run build --filter=@tally/api...)`);
 }
 
 interface Started {

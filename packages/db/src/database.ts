@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import type { EventEmitter } from 'node:events';
 import { parse as parseConnectionString } from 'pg-connection-string';
@@ -257,10 +258,15 @@ export async function probeServer(config: pg.ClientConfig, pids: number[], timeo
     // A pair of looks not on time is taken again (up to three times), then left to the next probe.
     let copying = await copyLook(pids.filter((pid) => !lost.has(pid)));
     for (let tries = 0; copying.size > 0 && tries < 3; tries++) {
+      // Any turn of the loop later than the slack between the looks (not only the last one) could
+      // have held data back.
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       const asked = Date.now();
       await new Promise((resolve) => setTimeout(resolve, COPY_STALL_MS));
       await new Promise((resolve) => setImmediate(resolve)); // after the loop's I/O: pending COPY data written
-      const onTime = Date.now() - asked <= COPY_STALL_MS + COPY_LOOK_SLACK_MS;
+      loop.disable();
+      const onTime = Date.now() - asked <= COPY_STALL_MS + COPY_LOOK_SLACK_MS && loop.max / 1e6 <= COPY_LOOK_SLACK_MS;
       const again = await copyLook([...copying.keys()]);
       if (!onTime) {
         copying = again;
@@ -272,20 +278,32 @@ export async function probeServer(config: pg.ClientConfig, pids: number[], timeo
       }
       break;
     }
-    if (lost.size > 0) {
-      const seen = [...lost.values()];
-      // Best effort: the connection is closed on the client's side whatever happens here.
-      await answer(
-        client.query(
-          `SELECT pg_terminate_backend(a.pid)
-             FROM pg_stat_activity a
-             JOIN unnest($1::int[], $2::text[], $3::text[]) AS s(pid, backend_start, state_change)
-               ON a.pid = s.pid AND a.backend_start::text = s.backend_start AND a.state_change::text = s.state_change`,
-          [seen.map((x) => x.pid), seen.map((x) => x.backend_start), seen.map((x) => x.state_change)],
+    if (lost.size === 0) return { answered: true, lost: new Set() };
+    const seen = [...lost.values()];
+    try {
+      // Only a backend that has not moved since it was seen (and a COPY that still has received
+      // nothing more); the ones it ended are the ones lost: a client whose reply came meanwhile
+      // keeps its connection.
+      const ended = await answer(
+        client.query<{ pid: number }>(
+          // OFFSET 0 keeps the conditions inside, evaluated before any backend is ended (the
+          // planner may otherwise order a cheap function call before them).
+          `SELECT pid FROM (
+             SELECT a.pid
+               FROM pg_stat_activity a
+               JOIN unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS s(pid, backend_start, state_change, bytes)
+                 ON a.pid = s.pid AND a.backend_start::text = s.backend_start AND a.state_change::text = s.state_change
+              WHERE s.bytes IS NULL OR s.bytes = (SELECT p.bytes_processed::text FROM pg_stat_progress_copy p WHERE p.pid = a.pid)
+             OFFSET 0) AS unmoved
+           WHERE pg_terminate_backend(pid)`,
+          [seen.map((x) => x.pid), seen.map((x) => x.backend_start), seen.map((x) => x.state_change), seen.map((x) => ('bytes' in x ? (x as { bytes: string }).bytes : null))],
         ),
-      ).catch(() => {});
+      );
+      return { answered: true, lost: new Set(ended.rows.map((r) => r.pid)) };
+    } catch {
+      // Not ended (no answer now, or not allowed): the client's side is closed all the same.
+      return { answered: true, lost: new Set(lost.keys()) };
     }
-    return { answered: true, lost: new Set(lost.keys()) };
   } catch (err) {
     // A message from the server (severity, SQLSTATE) is an answer; a timeout or a socket error is not.
     return { answered: typeof (err as { severity?: unknown }).severity === 'string', lost: new Set() };

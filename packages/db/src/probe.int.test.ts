@@ -116,12 +116,33 @@ describe('probeServer', () => {
       proxy.freeze('open');
       const pids = [processId(fed), processId(starved)];
       expect(await probeServer(config, pids, 2_000, 200)).toEqual({ answered: true, lost: new Set([pids[1]]) });
-      // This process feeds the COPY and runs the probe: with its event loop blocked past the
-      // second look, neither data nor look goes out on time, and nothing is judged from it.
+      // This process feeds the COPY and runs the probe: with its event loop blocked between the
+      // looks, the data may be held back with them, so that pair is not judged: the probe looks
+      // again (one more second) and sees the COPY fed.
+      const blockedAt = Date.now();
       const probing = probeServer(config, [pids[0]!], 2_000, 200);
       await new Promise((r) => setTimeout(r, 150)); // the first look is in
-      for (const until = Date.now() + 1_500; Date.now() < until; ); // blocked
+      for (const until = Date.now() + 600; Date.now() < until; ); // blocked (the look still comes before 1.25 s)
       expect(await probing).toEqual({ answered: true, lost: new Set() });
+      expect(Date.now() - blockedAt).toBeGreaterThan(2_000);
+
+      // A backend judged lost whose client moves before it is ended (its reply came after all)
+      // is neither ended nor reported: its connection stays usable.
+      const late = new pg.Client(config);
+      await late.connect();
+      try {
+        await late.query('BEGIN');
+        await late.query('SELECT 1');
+        await new Promise((r) => setTimeout(r, 300)); // idle in its transaction past the 200 ms given
+        const judging = probeServer(config, [pids[0]!, processId(late)], 2_000, 200); // the fed COPY makes it wait between looks
+        await new Promise((r) => setTimeout(r, 400));
+        await late.query('SELECT 2');
+        expect(await judging).toEqual({ answered: true, lost: new Set() });
+        expect((await late.query('SELECT 3 AS n')).rows[0].n).toBe(3);
+        await late.query('COMMIT');
+      } finally {
+        await late.end();
+      }
     } finally {
       clearInterval(feeding);
       copies[0]?.stream.end();
