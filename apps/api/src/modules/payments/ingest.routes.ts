@@ -230,7 +230,9 @@ export function ingestRoutes(deps: {
         const result = await deps.ingest.ingest(auth.source.id, items);
         res.json(result);
       } catch (err) {
-        if (isConnectionError(err)) return send(res, 503, 'the database is unavailable; nothing of this request was applied; retry', { 'retry-after': '5' });
+        // Not "nothing was applied": a connection lost just after its COMMIT reached the server
+        // leaves the events stored. The retry is safe either way.
+        if (isConnectionError(err)) return send(res, 503, 'the database is unavailable; retry: events this request did store are then reported as duplicates, so each counts once', { 'retry-after': '5' });
         if (err instanceof IngestContendedError) return send(res, 503, `${err.message}; nothing of this request was applied`, { 'retry-after': '1' });
         throw err;
       }
