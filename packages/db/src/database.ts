@@ -214,7 +214,8 @@ interface Seen {
  * The COPY data comes from this very process, whose event loop also runs this probe: a loop
  * blocked past the second look (a long garbage collection, a starved CPU) would hold back both
  * the data and the look, and a healthy COPY would seem stalled. So the second look waits for one
- * turn of the loop's I/O (buffered data flushed) and counts only when it came on time.
+ * turn of the loop's I/O (buffered data flushed) and counts only when no turn of the loop
+ * between the two looks was late.
  *
  * An error the server sent (it refused the connection) is an answer. Each question has
  * `timeoutMs` to be answered.
