@@ -18,10 +18,10 @@ const CONNECTION_CODES = new Set([
 ]);
 /**
  * query_canceled (57014) is transient only when someone cancelled the statement (an operator, a
- * failover tool): `statement_timeout` raises it too, and that one comes back on every retry.
+ * failover tool): `statement_timeout` raises it too, and that one comes back on every retry. The
+ * server names the cause only in its message (English unless lc_messages says otherwise; a
+ * translated one is taken as not retryable, the safe side).
  */
-// The server names the cause only in its message (English unless lc_messages says otherwise; a
-// translated one is taken as not retryable, the safe side).
 const CANCELLED_BY_REQUEST = /due to user request/;
 
 /**

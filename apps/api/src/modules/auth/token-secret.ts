@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 const PREFIX = 'tly_';
-/** A source's ingest key (sources.service): told apart from API tokens at a glance. */
+/** A source's ingest key (sources.service): distinct from API tokens so a key pasted in the wrong place is recognisable. */
 export const INGEST_KEY_PREFIX = 'tik_';
 
 /** A new secret: 256 random bits, base64url, with a recognisable prefix (secret scanners, logs). */

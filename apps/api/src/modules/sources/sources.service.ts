@@ -6,8 +6,6 @@ import { hashSecret, INGEST_KEY_PREFIX, parseBearer } from '../auth/token-secret
 import type { ChangeBus } from '../../changes/change-bus.js';
 import { ProcessCache } from '../../changes/process-cache.js';
 
-// Distinct from API tokens (tly_) so a key pasted in the wrong place is recognisable.
-
 /** Why an ingest request is refused before its body is read. */
 export type IngestAuthFailure = { status: 401 | 403; message: string };
 
