@@ -7,6 +7,8 @@
 //   npm run bench:query -- --keep            (prints BENCH_REUSE_DATABASE_URL=…)
 //   AB_BASE_ROOT=/tmp/base AB_DATABASE_URL=postgres://…/tally_bench_… node bench/query-ab.mjs
 //   AB_ROUNDS=6 AB_BLOCK=200 AB_WARMUP=300
+//   AB_BASE_ENV="GRAPHQL_EXECUTOR=graphql-js"   (extra environment of the base API; with
+//   AB_BASE_ROOT=. it compares two settings of the same build)
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +23,12 @@ const WARMUP = envInt('AB_WARMUP', 300);
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN = `ab-admin-${process.pid}-token-0123456789`;
 
-async function start(root) {
+const baseEnv = Object.fromEntries((process.env.AB_BASE_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
+async function start(root, extraEnv = {}) {
   const child = spawn(process.execPath, ['--max-semi-space-size=64', path.join(root, 'apps/api/dist/main.js')], {
     cwd: root,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TALLY_ADMIN_TOKEN: ADMIN, TALLY_DEMO: 'off', LOG_LEVEL: 'warn', NODE_ENV: 'production', DATABASE_URL: url },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TALLY_ADMIN_TOKEN: ADMIN, TALLY_DEMO: 'off', LOG_LEVEL: 'warn', NODE_ENV: 'production', DATABASE_URL: url, ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise((resolve, reject) => {
@@ -45,7 +49,7 @@ const SERIES = `query Series($from: DateTime!, $to: DateTime!) {
   }
 }`;
 
-const apis = { base: await start(baseRoot), current: await start(here) };
+const apis = { base: await start(baseRoot, baseEnv), current: await start(here) };
 try {
   const c = new pg.Client({ connectionString: url });
   await c.connect();

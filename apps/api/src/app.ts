@@ -13,6 +13,7 @@ import { isConnectionError, type Database } from '@tally/db';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { formatError } from './errors/format-error.js';
+import { compiledExecutorGateway } from './graphql/compiled-executor.js';
 import { requestGuardsPlugin } from './graphql/request-guards.js';
 import { MAX_REQUEST_BYTES, requestLimitRules } from './graphql/request-limits.js';
 import { attachSubscriptions } from './graphql/subscriptions.js';
@@ -115,7 +116,7 @@ export async function createApp(opts: { config: Config; db: Database; logger: Lo
   });
 
   const apollo = new ApolloServer<Context>({
-    schema,
+    ...(config.graphqlExecutor === 'compiled' ? { gateway: compiledExecutorGateway(schema) } : { schema }),
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,

@@ -28,6 +28,9 @@ const schema = z
     DATABASE_STUCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(16 * 1024 * 1024),
     INGEST_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+    // How GraphQL queries and mutations run: compiled by graphql-jit (faster on long lists), or
+    // by graphql-js's interpreter, the escape hatch should a compiled operation ever misbehave.
+    GRAPHQL_EXECUTOR: z.enum(['compiled', 'graphql-js']).default('compiled'),
   })
   .transform((e) => ({
     databaseUrl: e.DATABASE_URL,
@@ -45,6 +48,7 @@ const schema = z
     databaseStuckTimeoutMs: e.DATABASE_STUCK_TIMEOUT_MS,
     ingestMaxBodyBytes: e.INGEST_MAX_BODY_BYTES,
     ingestMaxConcurrency: e.INGEST_MAX_CONCURRENCY,
+    graphqlExecutor: e.GRAPHQL_EXECUTOR,
   }));
 
 export type Config = z.infer<typeof schema>;

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getIntrospectionQuery } from 'graphql';
+import { dayOf } from '@tally/domain';
+import { startTestApp, type TestApp } from '../testing/test-app.js';
+import { event, failed, ndjson, newSource, post } from '../testing/factories.js';
+import { Role } from '../modules/auth/role.js';
+
+// The compiled executor (graphql-jit, the default) must answer exactly what graphql-js answers:
+// the same data, the same errors with the same codes, paths and locations, the same HTTP status.
+// Two APIs on one database, one per executor, are asked the same operations; the compiled one
+// three times (a document's first run is graphql-js's, the next ones compiled).
+
+const DOCUMENTS = path.resolve(__dirname, '../../../../packages/schema/documents');
+const SH = { timeZone: 'Asia/Shanghai', weekRule: 'FIRST_DAY' as const };
+
+let interpreted: TestApp;
+let compiled: TestApp;
+let viewer: string;
+let sourceId: string;
+const today = dayOf(new Date(), SH);
+const from = new Date(today.startsAt.getTime() - 3 * 86_400_000).toISOString();
+const to = today.startsAt.toISOString();
+
+interface Case {
+  name: string;
+  query: string;
+  variables?: Record<string, unknown>;
+  operationName?: string;
+  token?: 'admin' | 'viewer' | 'none';
+}
+
+async function ask(t: TestApp, c: Case): Promise<{ status: number; body: unknown }> {
+  const token = c.token === 'none' ? null : c.token === 'viewer' ? viewer : interpreted.adminSecret;
+  const res = await fetch(`${t.baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query: c.query, variables: c.variables, operationName: c.operationName }),
+  });
+  // Seconds since the last event move between two asks; nothing else may differ.
+  const text = (await res.text()).replace(/"staleSeconds":\d+/g, '"staleSeconds":0');
+  return { status: res.status, body: JSON.parse(text) };
+}
+
+beforeAll(async () => {
+  interpreted = await startTestApp({ env: { GRAPHQL_EXECUTOR: 'graphql-js' } });
+  compiled = await startTestApp({ shareDatabaseWith: interpreted });
+  viewer = await interpreted.tokenFor(Role.VIEWER);
+  const s = await newSource(interpreted, 'jit-parity');
+  sourceId = s.id;
+  const events = [];
+  for (let i = 0; i < 400; i++) {
+    const at = new Date(Date.parse(from) + i * 600_000 + 17_000);
+    const over = { channel: ['unionpay', 'alipay', 'wechat'][i % 3]!, direction: (i % 4 === 0 ? 'PAY_OUT' : 'PAY_IN') as 'PAY_IN' | 'PAY_OUT' };
+    events.push(i % 9 === 0 ? failed(`j${i}`, at, ['BANK_TIMEOUT', 'WRONG_PASSWORD', 'NEW_CODE'][i % 3]!, over) : event(`j${i}`, at, over));
+  }
+  expect((await post(interpreted, s.key, ndjson(events))).body).toMatchObject({ accepted: 400, rejected: [] });
+  const c = await interpreted.gql('mutation { classifyFailureCodes(input: [{ code: "BANK_TIMEOUT", attribution: SYSTEM }, { code: "WRONG_PASSWORD", attribution: USER }]) { code } }');
+  expect(c.errors).toBeUndefined();
+}, 60_000);
+
+afterAll(async () => {
+  await compiled?.close();
+  await interpreted?.close();
+});
+
+function file(name: string): string {
+  return fs.readFileSync(path.join(DOCUMENTS, name), 'utf8');
+}
+
+function cases(): Case[] {
+  const window = { from, to };
+  const payments = file('payments.graphql');
+  const metrics = file('metrics.graphql');
+  return [
+    // Every published document (a file's operations sent together, chosen by operationName).
+    { name: 'Me', query: file('auth.graphql'), operationName: 'Me' },
+    { name: 'Week', query: file('calendar.graphql'), operationName: 'Week', variables: { date: '2023-01-13' } },
+    { name: 'CurrentWeek', query: file('calendar.graphql'), operationName: 'CurrentWeek', token: 'viewer' },
+    { name: 'Metrics', query: metrics, operationName: 'Metrics' },
+    { name: 'MetricValue', query: metrics, operationName: 'MetricValue', variables: { key: 'payments.pay_in.effective_success_rate', ...window } },
+    { name: 'MetricSeries', query: metrics, operationName: 'MetricSeries', variables: { key: 'payments.payout.attempts', ...window, granularity: 'HOUR' } },
+    { name: 'PaymentSuccess', query: payments, operationName: 'PaymentSuccess', variables: { direction: 'PAY_IN', ...window } },
+    { name: 'PaymentSuccess by channel', query: payments, operationName: 'PaymentSuccess', variables: { direction: 'PAY_OUT', ...window, channel: 'alipay' } },
+    { name: 'PaymentSuccessSeries', query: payments, operationName: 'PaymentSuccessSeries', variables: { direction: 'PAY_IN', ...window, granularity: 'DAY', groupBy: ['CHANNEL'] } },
+    { name: 'PaymentSuccessSeries MINUTE', query: payments, operationName: 'PaymentSuccessSeries', variables: { direction: 'PAY_IN', from, to: new Date(Date.parse(from) + 3_600_000).toISOString(), granularity: 'MINUTE' } },
+    { name: 'PaymentFailureBreakdown', query: payments, operationName: 'PaymentFailureBreakdown', variables: { direction: 'PAY_IN', ...window, first: 2 } },
+    { name: 'FailureCodes', query: payments, operationName: 'FailureCodes', token: 'viewer' },
+    { name: 'Sources', query: payments, operationName: 'Sources' },
+    { name: 'ClassifyFailureCodes (unchanged)', query: payments, operationName: 'ClassifyFailureCodes', variables: { input: [{ code: 'BANK_TIMEOUT', attribution: 'SYSTEM' }] } },
+    {
+      name: 'IngestPaymentOutcomes (a resend, a conflict and a bad line)',
+      query: payments,
+      operationName: 'IngestPaymentOutcomes',
+      variables: {
+        sourceId: '00000000-0000-0000-0000-000000000000',
+        events: [{ id: 'x', occurredAt: from, direction: 'PAY_IN', channel: 'c', status: 'SUCCEEDED' }],
+      },
+    },
+    { name: 'Settings', query: file('settings.graphql'), operationName: 'Settings', token: 'viewer' },
+    { name: 'introspection', query: getIntrospectionQuery() },
+    // Errors: typed errors from resolvers, authorisation, bad variables and operations.
+    { name: 'week 54', query: '{ weekByNumber(year: 2023, number: 54) { number } }' },
+    { name: 'bad literal', query: '{ week(date: "2023-02-30") { number } }' },
+    { name: 'bad variable', query: 'query($d: Date!) { week(date: $d) { number } }', variables: { d: 'next tuesday' } },
+    { name: 'missing variable', query: 'query($d: Date!) { week(date: $d) { number } }' },
+    { name: 'null variable', query: 'query($d: Date!) { week(date: $d) { number } }', variables: { d: null } },
+    { name: 'unknown enum variable', query: payments, operationName: 'PaymentSuccess', variables: { direction: 'SIDEWAYS', ...window } },
+    { name: 'MINUTE past 48 h', query: payments, operationName: 'PaymentSuccessSeries', variables: { direction: 'PAY_IN', from: '2023-01-01T00:00:00Z', to: '2023-01-05T00:00:00Z', granularity: 'MINUTE' } },
+    { name: 'window backwards', query: payments, operationName: 'PaymentSuccess', variables: { direction: 'PAY_IN', from: to, to: from } },
+    { name: 'unknown metric', query: metrics, operationName: 'MetricValue', variables: { key: 'no.such.metric', ...window } },
+    { name: 'VIEWER creates a source', query: payments, operationName: 'CreateSource', variables: { input: { name: 'nope', kind: 'PAYMENT_EVENTS' } }, token: 'viewer' },
+    { name: 'VIEWER ingests', query: payments, operationName: 'IngestPaymentOutcomes', variables: { sourceId, events: [] }, token: 'viewer' },
+    { name: 'no token', query: '{ settings { timeZone } }', token: 'none' },
+    { name: 'no operation name among several', query: payments },
+    { name: 'unknown operation name', query: payments, operationName: 'Nope' },
+    { name: 'partial failure: one field fails, the other answers', query: `{ settings { timeZone } metric(key: "nope") { key } metrics { key } }` },
+    // Shapes a compiler must get right: aliases named like Object.prototype's members,
+    // fragments, directives, __typename.
+    {
+      name: 'aliases __proto__, constructor, toString, hasOwnProperty',
+      query: `{ __proto__: settings { constructor: timeZone toString: locale } hasOwnProperty: metrics { __proto__: key valueOf: unit } }`,
+    },
+    {
+      name: 'fragments, @skip/@include, __typename',
+      query: `query($with: Boolean!, $from: DateTime!, $to: DateTime!) {
+        __typename
+        s: paymentSuccess(direction: PAY_IN, from: $from, to: $to) { ...F previous @include(if: $with) { ...F } }
+        t: paymentSuccess(direction: PAY_OUT, from: $from, to: $to) @skip(if: $with) { attempts }
+      }
+      fragment F on PaymentSuccess { __typename effectiveRate rawRate attempts eligible lowVolume asOf ... on PaymentSuccess { succeeded } }`,
+      variables: { with: true, ...window },
+    },
+  ];
+}
+
+describe('the compiled GraphQL executor', () => {
+  for (const c of cases()) {
+    it(`answers as graphql-js does: ${c.name}`, async () => {
+      const expected = await ask(interpreted, c);
+      for (let run = 1; run <= 3; run++) {
+        expect({ run, ...(await ask(compiled, c)) }).toEqual({ run, ...expected });
+      }
+    });
+  }
+
+  it('leaves Object.prototype alone when a query aliases a field __proto__', async () => {
+    await ask(compiled, { name: 'proto', query: '{ __proto__: settings { polluted: timeZone } }' });
+    await ask(compiled, { name: 'proto', query: '{ __proto__: settings { polluted: timeZone } }' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('timeZone');
+  });
+});
