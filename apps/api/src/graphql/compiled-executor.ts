@@ -1,6 +1,6 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import { execute, getVariableValues, GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { BREAK, execute, getVariableValues, GraphQLError, Kind, visit, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 
 /**
@@ -8,10 +8,61 @@ import { LRUCache } from 'lru-cache';
  * keeps a client sending endless distinct documents from growing memory with them.
  */
 const MAX_COMPILED = 500;
-/** A document runs this many times on graphql-js before it is compiled. */
+/** A plain query runs this many times on graphql-js before it is compiled. */
 const RUNS_BEFORE_COMPILING = 1;
 
-type Entry = { runs: number; compiled?: CompiledQuery | ExecutionResult };
+type Entry = { runs: number; compilable: boolean; compiled?: CompiledQuery | ExecutionResult };
+
+/** A response key or variable name graphql-jit handles like graphql-js (see compilableOperation). */
+const PLAIN_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
+
+/**
+ * Whether graphql-jit may run this operation: a query made only of fields, plain aliases,
+ * variables without defaults, and enum, number, boolean or null literals. Everything else runs
+ * on graphql-js, because graphql-jit (0.8.9) gets it wrong or unsafe, each found by review and
+ * kept as a case in compiled-executor.int.test.ts:
+ * - a string literal is written into the generated code, and one shaped like graphql-jit's
+ *   internal date marker (`"__MAGIC_DATE__…"`) becomes code: remote code execution, before any
+ *   authorisation. Without string literals, every string in the generated code comes from the
+ *   schema or is a GraphQL name (letters, digits, `_`);
+ * - mutations: a failed one does not stop the next, which still runs while the answer says
+ *   nothing happened;
+ * - fragments: spreads are expanded without memo (a 1 KB document compiles for minutes) and
+ *   `@skip`/`@include` under a shared fragment leak between selections and operations —
+ *   directives are therefore refused too;
+ * - variable defaults are re-coerced by its own rules (a non-null one ignored, a Date one
+ *   turned into a string);
+ * - `__proto__` as an alias or variable name sets a prototype instead of a key, and an alias
+ *   holding `_` can give a resolver another field's `info` (names are joined with `_`).
+ * Typed clients' documents (packages/schema/documents) are all of the plain kind.
+ */
+export function compilableOperation(document: DocumentNode, operation: OperationDefinitionNode | null | undefined): boolean {
+  if (!operation || operation.operation !== 'query') return false;
+  if (operation.variableDefinitions?.some((v) => v.defaultValue !== undefined || !PLAIN_NAME.test(v.variable.name.value))) return false;
+  let plain = true;
+  visit(document, {
+    enter(node) {
+      switch (node.kind) {
+        case Kind.STRING:
+        case Kind.FRAGMENT_DEFINITION:
+        case Kind.FRAGMENT_SPREAD:
+        case Kind.INLINE_FRAGMENT:
+        case Kind.DIRECTIVE:
+          plain = false;
+          return BREAK;
+        case Kind.FIELD:
+          if (node.alias && !PLAIN_NAME.test(node.alias.value)) {
+            plain = false;
+            return BREAK;
+          }
+          return undefined;
+        default:
+          return undefined;
+      }
+    },
+  });
+  return plain;
+}
 
 /**
  * Runs operations with graphql-jit instead of graphql-js's interpreter
@@ -27,10 +78,11 @@ type Entry = { runs: number; compiled?: CompiledQuery | ExecutionResult };
  * runs the plugins, formats errors and sets HTTP status as without it; only execution changes.
  * Subscriptions (graphql-ws) keep graphql-js.
  *
- * A document's first run uses graphql-js: compiling costs about a millisecond (25 ms for the
- * introspection query), which a query sent once — a console's introspection, an ad-hoc
- * question — would only pay for. From its second run it is compiled and kept (per query text
- * and operation name, the least recently used dropped past MAX_COMPILED).
+ * Only plain queries are compiled (compilableOperation: what typed clients send); the rest,
+ * mutations included, always run on graphql-js. A plain query's first run uses graphql-js too:
+ * compiling costs about a millisecond, which a query sent once would only pay for. From its
+ * second run it is compiled and kept (per query text and operation name, the least recently
+ * used dropped past MAX_COMPILED).
  */
 export function compiledExecutorGateway(schema: GraphQLSchema): GatewayInterface {
   const entries = new LRUCache<string, Entry>({ max: MAX_COMPILED });
@@ -38,10 +90,12 @@ export function compiledExecutorGateway(schema: GraphQLSchema): GatewayInterface
   const executor: GatewayExecutor = async (rc) => {
     // The name the client asked for: rc.operationName is the one found (null when none was).
     const operationName = rc.request.operationName ?? undefined;
+    // Absent when no operation matched (typed as always present); graphql-js reports that.
+    const operation = rc.operation as OperationDefinitionNode | undefined;
     const key = `${rc.queryHash}\u0000${operationName ?? ''}`;
     let entry = entries.get(key);
-    if (!entry) entries.set(key, (entry = { runs: 0 }));
-    if (!entry.compiled && entry.runs < RUNS_BEFORE_COMPILING) {
+    if (!entry) entries.set(key, (entry = { runs: 0, compilable: compilableOperation(rc.document, operation) }));
+    if (!operation || !entry.compilable || (!entry.compiled && entry.runs < RUNS_BEFORE_COMPILING)) {
       entry.runs++;
       return execute({ schema, document: rc.document, contextValue: rc.context, variableValues: rc.request.variables, operationName });
     }
@@ -51,7 +105,7 @@ export function compiledExecutorGateway(schema: GraphQLSchema): GatewayInterface
     // Variables are checked by graphql-js first, as its execute() would: its errors name the
     // variable on its definition node, which Apollo turns into BAD_USER_INPUT (graphql-jit's own
     // carry no node and other wording). graphql-jit then coerces the same raw values again.
-    const variables = getVariableValues(schema, rc.operation.variableDefinitions ?? [], rc.request.variables ?? {}, { maxErrors: 50 });
+    const variables = getVariableValues(schema, operation.variableDefinitions ?? [], rc.request.variables ?? {}, { maxErrors: 50 });
     if (variables.errors) return { errors: variables.errors };
     const result = await c.query(undefined, rc.context, rc.request.variables ?? {});
     return result.errors ? { ...result, errors: result.errors.map(asGraphQLError) } : result;
