@@ -47,6 +47,11 @@ describe('compilableOperation', () => {
       '{ settings { ... on Settings { timeZone } } }',
       'query($a: Boolean!) { settings { timeZone @include(if: $a) } }',
       '{ settings @skip(if: false) { timeZone } }',
+      '{ __schema { types { name } } }',
+      'query($n: String!) { __type(name: $n) { name } }',
+      `{ __schema { types { ${'ofType { '.repeat(40)}name${' }'.repeat(40)} } } }`,
+      `{ metric(key: $k) { ${'value { '.repeat(12)}x${' }'.repeat(12)} } }`,
+      `{ settings { timeZone } ${Array.from({ length: 700 }, (_, i) => `a${i}: settings { timeZone }`).join(' ')} }`,
     ]) {
       expect([text, compilable(text)]).toEqual([text, [false]]);
     }
