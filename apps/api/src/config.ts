@@ -28,8 +28,9 @@ const schema = z
     DATABASE_STUCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(16 * 1024 * 1024),
     INGEST_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
-    // How GraphQL queries and mutations run: compiled by graphql-jit (faster on long lists), or
-    // by graphql-js's interpreter, the escape hatch should a compiled operation ever misbehave.
+    // How GraphQL queries run: plain ones compiled by graphql-jit (faster on long lists; the rest
+    // and every mutation on graphql-js), or all on graphql-js, the escape hatch should a
+    // compiled query ever misbehave (graphql/compiled-executor.ts).
     GRAPHQL_EXECUTOR: z.enum(['compiled', 'graphql-js']).default('compiled'),
   })
   .transform((e) => ({

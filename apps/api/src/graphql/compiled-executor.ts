@@ -4,8 +4,9 @@ import { BREAK, execute, getVariableValues, GraphQLError, Kind, visit, type Docu
 import { LRUCache } from 'lru-cache';
 
 /**
- * Compiled operations kept at most. Each is a generated function of a few kilobytes; the bound
- * keeps a client sending endless distinct documents from growing memory with them.
+ * Operations remembered at most (compiled or judged not compilable). A compiled one is a
+ * generated function of a few kilobytes; the bound keeps a client sending endless distinct
+ * documents from growing memory with them.
  */
 const MAX_COMPILED = 500;
 /** A plain query runs this many times on graphql-js before it is compiled. */
