@@ -22,7 +22,7 @@ async function tables(db: Database): Promise<string[]> {
 async function migrateUpDownUp(db: Database) {
   expect(await tables(db)).toEqual([]);
   expect(await db.migrate()).toEqual(migrations.map((m) => m.name));
-  expect(await tables(db)).toEqual(['api_tokens', 'failure_codes', 'payment_counts_day', 'payment_counts_minute', 'payment_events', 'settings', 'source_ingest_stats', 'source_keys', 'sources']);
+  expect(await tables(db)).toEqual(['api_tokens', 'failure_codes', 'payment_counts_day', 'payment_counts_minute', 'payment_events', 'payment_totals_day', 'settings', 'source_ingest_stats', 'source_keys', 'sources']);
   const [settings] = await db.dataSource.query('SELECT time_zone, week_rule, locale FROM settings');
   expect(settings).toEqual({ time_zone: 'Asia/Shanghai', week_rule: 'FIRST_DAY', locale: 'zh-CN' });
   expect(await db.migrate()).toEqual([]); // idempotent

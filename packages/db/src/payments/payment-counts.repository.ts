@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { EntityManager } from 'typeorm';
 import type { Direction } from './payment-events.repository.js';
+import { JOIN_CODES } from './day-totals.js';
 
 /** Summed counters of one time key, channel and failure code ('' = succeeded). */
 export interface CountRow {
@@ -152,16 +153,15 @@ export interface ClassTotalsRow {
 /** [time key (as in RawCountRow), channel, succeeded, user failures, system failures, attempts, newest event]. */
 type RawClassTotalsRow = [key: number | null, channel: string | null, succeeded: number | null, userFailures: number | null, systemFailures: number | null, attempts: number, lastOccurredAtMs: number];
 
-// Attribution is applied here, at read time, by joining the failure-code catalog in the same
-// snapshot: a code missing from it or marked UNCLASSIFIED counts as unclassified. Summing by
-// class in the database sends one row per (time key, channel) instead of one per failure code
-// too: a 30-day series by channel reads 180 rows instead of ~1,400 (docs/benchmarks.md).
+// Minute reads apply attribution by joining the failure-code catalog in the same snapshot: a
+// code missing from it or marked UNCLASSIFIED counts as unclassified. Summing by class in the
+// database sends one row per (time key, channel) instead of one per failure code. Day reads
+// read the same sums kept by class in payment_totals_day (day-totals.ts).
 const CLASS_SUMS = `sum(c.events) FILTER (WHERE c.failure_code = '') AS succeeded,
        sum(c.events) FILTER (WHERE f.attribution = 'USER') AS user_failures,
        sum(c.events) FILTER (WHERE f.attribution = 'SYSTEM') AS system_failures,
        sum(c.events) AS attempts`;
 const CLASS_COLUMNS = 'key, channel, succeeded, user_failures, system_failures, attempts, last_ms';
-const JOIN_CODES = `LEFT JOIN failure_codes f ON f.code = c.failure_code AND c.failure_code <> ''`;
 
 function toClassRows(raw: RawClassTotalsRow[], key: (k: number) => string): ClassTotalsRow[] {
   const format = keyFormatter(key);
@@ -181,23 +181,34 @@ function toClassRows(raw: RawClassTotalsRow[], key: (k: number) => string): Clas
   });
 }
 
+const ATTEMPTS = 'succeeded + user_failures + system_failures + unclassified_failures';
+
 /**
- * Local days `[fromDate, toDate)` of the day table summed by outcome class, per day (or not)
- * and per channel (or not).
+ * Local days `[fromDate, toDate)` summed by outcome class, per day (or not) and per channel (or
+ * not), from the day totals (one row per day and channel already: per day and channel, the
+ * rows as they are, without regrouping).
  */
 export async function readDayTotals(
   m: EntityManager,
   q: { direction: Direction; fromDate: string; toDate: string; channel?: string | null; perDay: boolean; perChannel: boolean },
 ): Promise<ClassTotalsRow[]> {
-  const key = q.perDay ? `c.local_date - date '1970-01-01'` : 'NULL::int';
-  const channel = q.perChannel ? 'c.channel' : 'NULL::text';
-  const sql = AS_JSON(
-    CLASS_COLUMNS,
-    `SELECT ${key} AS key, ${channel} AS channel, ${CLASS_SUMS}, ${EPOCH_MS('max(c.last_occurred_at)')} AS last_ms
-       FROM payment_counts_day c ${JOIN_CODES}
-      WHERE c.direction = $1 AND c.local_date >= $2::date AND c.local_date < $3::date${channelFilter(q, 'c.channel')}
-      GROUP BY 1, 2`,
-  );
+  const where = `WHERE direction = $1 AND local_date >= $2::date AND local_date < $3::date${channelFilter(q, 'channel')}`;
+  const sql =
+    q.perDay && q.perChannel
+      ? AS_JSON(
+          CLASS_COLUMNS,
+          `SELECT local_date - date '1970-01-01' AS key, channel, succeeded, user_failures, system_failures, ${ATTEMPTS} AS attempts,
+                  ${EPOCH_MS('last_occurred_at')} AS last_ms
+             FROM payment_totals_day ${where}`,
+        )
+      : AS_JSON(
+          CLASS_COLUMNS,
+          `SELECT ${q.perDay ? `local_date - date '1970-01-01'` : 'NULL::int'} AS key, ${q.perChannel ? 'channel' : 'NULL::text'} AS channel,
+                  sum(succeeded) AS succeeded, sum(user_failures) AS user_failures, sum(system_failures) AS system_failures,
+                  sum(${ATTEMPTS}) AS attempts, ${EPOCH_MS('max(last_occurred_at)')} AS last_ms
+             FROM payment_totals_day ${where}
+            GROUP BY 1, 2`,
+        );
   return toClassRows(await readDays<RawClassTotalsRow>(m, sql, q), isoDate);
 }
 

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../database.js';
 import { binaryCopyOfEvents } from './copy-binary.js';
+import { addDayTotals, rebuildDayTotals } from './day-totals.js';
 
 export type Direction = 'PAY_IN' | 'PAY_OUT';
 
@@ -40,13 +41,16 @@ WITH input AS (
   FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
   ON CONFLICT (direction, bucket, channel, failure_code, source_id) DO UPDATE
     SET events = c.events + excluded.events, last_occurred_at = greatest(c.last_occurred_at, excluded.last_occurred_at)
+), day_rows AS (
+  SELECT direction, (occurred_at AT TIME ZONE zone.time_zone)::date AS local_date, channel,
+         coalesce(failure_code, '') AS failure_code, count(*) AS events, max(occurred_at) AS last_occurred_at
+  FROM ins CROSS JOIN zone GROUP BY 1, 2, 3, 4
 ), day AS (
   INSERT INTO payment_counts_day AS c (direction, local_date, channel, failure_code, source_id, events, last_occurred_at)
-  SELECT direction, (occurred_at AT TIME ZONE zone.time_zone)::date, channel,
-         coalesce(failure_code, ''), $1::uuid, count(*), max(occurred_at)
-  FROM ins CROSS JOIN zone GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  SELECT direction, local_date, channel, failure_code, $1::uuid, events, last_occurred_at FROM day_rows ORDER BY 1, 2, 3, 4
   ON CONFLICT (direction, local_date, channel, failure_code, source_id) DO UPDATE
     SET events = c.events + excluded.events, last_occurred_at = greatest(c.last_occurred_at, excluded.last_occurred_at)
+), totals AS (${addDayTotals('day_rows')}
 ), codes AS (
   INSERT INTO failure_codes AS f (code, first_seen_at, last_seen_at, events)
   SELECT failure_code, min(occurred_at), max(occurred_at), count(*) FROM ins
@@ -308,12 +312,16 @@ WITH agg AS (
   SELECT direction, bucket, channel, failure_code, $1::uuid, events, last_at FROM agg ORDER BY 1, 2, 3, 4
   ON CONFLICT (direction, bucket, channel, failure_code, source_id) DO UPDATE
     SET events = c.events + excluded.events, last_occurred_at = greatest(c.last_occurred_at, excluded.last_occurred_at)
+), day_rows AS (
+  SELECT direction, (bucket AT TIME ZONE zone.time_zone)::date AS local_date, channel, failure_code,
+         sum(events) AS events, max(last_at) AS last_occurred_at
+  FROM agg CROSS JOIN zone GROUP BY 1, 2, 3, 4
 ), day AS (
   INSERT INTO payment_counts_day AS c (direction, local_date, channel, failure_code, source_id, events, last_occurred_at)
-  SELECT direction, (bucket AT TIME ZONE zone.time_zone)::date, channel, failure_code, $1::uuid, sum(events), max(last_at)
-  FROM agg CROSS JOIN zone GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  SELECT direction, local_date, channel, failure_code, $1::uuid, events, last_occurred_at FROM day_rows ORDER BY 1, 2, 3, 4
   ON CONFLICT (direction, local_date, channel, failure_code, source_id) DO UPDATE
     SET events = c.events + excluded.events, last_occurred_at = greatest(c.last_occurred_at, excluded.last_occurred_at)
+), totals AS (${addDayTotals('day_rows')}
 ), codes AS (
   INSERT INTO failure_codes AS f (code, first_seen_at, last_seen_at, events)
   SELECT failure_code, min(first_at), max(last_at), sum(events) FROM agg
@@ -456,8 +464,8 @@ export async function recordIngestOutcome(
 }
 
 /**
- * Recomputes the local-day counters for a new time zone from the minute counters (minute
- * buckets align with every zone's midnight). Run in the transaction that changes the zone.
+ * Recomputes the local-day counters (and their totals by class) for a new time zone from the
+ * minute counters (minute buckets align with every zone's midnight). Run in the transaction that changes the zone.
  */
 export async function rebuildDailyPaymentCounts(m: EntityManager, timeZone: string): Promise<void> {
   await m.query(`DELETE FROM payment_counts_day`);
@@ -467,4 +475,5 @@ export async function rebuildDailyPaymentCounts(m: EntityManager, timeZone: stri
      FROM payment_counts_minute GROUP BY 1, 2, 3, 4, 5`,
     [timeZone],
   );
+  await rebuildDayTotals(m);
 }

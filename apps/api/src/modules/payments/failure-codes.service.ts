@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { FailureCodeEntity, type AttributionName } from '@tally/db';
+import { classifyFailureCodes, FailureCodeEntity, type AttributionName } from '@tally/db';
 import { BadInputError } from '../../errors/app-errors.js';
 import type { Attribution } from '@tally/domain';
 import type { ChangeBus } from '../../changes/change-bus.js';
@@ -39,8 +39,9 @@ export class FailureCodesService {
   }
 
   /**
-   * Sets who is accountable for codes (also codes not seen yet). Attribution is applied when
-   * figures are read, so past weeks change too; subscribers are told to recompute.
+   * Sets who is accountable for codes (also codes not seen yet). Past weeks change too: minute
+   * reads attribute when they read, and the day totals by class of every day with a changed
+   * code are recomputed in the same transaction; subscribers are told to recompute.
    */
   async classify(input: readonly Classification[]): Promise<FailureCodeEntity[]> {
     input.forEach((c, i) => {
@@ -48,14 +49,7 @@ export class FailureCodesService {
       if (c.description && c.description.length > 500) throw new BadInputError(`input[${i}].description`, 'must be at most 500 characters');
     });
     const codes = await this.ds.transaction(async (m) => {
-      for (const c of input) {
-        await m.query(
-          `INSERT INTO failure_codes (code, attribution, description, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (code) DO UPDATE SET attribution = excluded.attribution,
-             description = coalesce(excluded.description, failure_codes.description), updated_at = now()`,
-          [c.code, c.attribution, c.description ?? null],
-        );
-      }
+      await classifyFailureCodes(m, input);
       await this.changes.notifyInTransaction(m, { topic: 'resync' });
       return m.getRepository(FailureCodeEntity).find({ where: input.map((c) => ({ code: c.code })), order: { code: 'ASC' } });
     });

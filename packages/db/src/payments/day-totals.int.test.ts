@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../database.js';
+import { createTestDatabase, resolveTestDatabaseTarget, type TestDatabase } from '../testing/test-database.js';
+import { DAY_TOTALS_OF_COUNTS } from './day-totals.js';
+import { classifyFailureCodes } from './failure-codes.repository.js';
+import { insertNewPaymentEvents, insertPaymentEvents, rebuildDailyPaymentCounts, type PaymentEventRow } from './payment-events.repository.js';
+
+// payment_totals_day is derived from payment_counts_day and the failure-code catalog, kept by
+// three writers (day-totals.ts). These tests hold it to a recomputation from the counters and
+// to a recount of the stored events, after ingest and classification ran at the same time on
+// several connections, through both ingest paths.
+
+const CHANNELS = ['alipay', 'unionpay', 'wechat', 'bank'];
+const CODES = ['INSUFFICIENT_FUNDS', 'CHANNEL_TIMEOUT', 'RISK_REJECTED', 'BANK_UNAVAILABLE', 'NEW_CODE'];
+const ATTRIBUTIONS = ['USER', 'SYSTEM', 'UNCLASSIFIED'] as const;
+
+/** A deterministic pseudo-random generator (mulberry32): a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `count` events over ten days around local midnights, ids `prefix-n`. */
+function batch(prefix: string, count: number, rnd: () => number): PaymentEventRow[] {
+  const start = Date.UTC(2025, 5, 1, 15, 30); // 23:30 in Asia/Shanghai: days meet inside the batch
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-${i}`,
+    occurredAt: new Date(start + Math.floor(rnd() * 10 * 86_400_000)),
+    direction: rnd() < 0.7 ? 'PAY_IN' : 'PAY_OUT',
+    channel: CHANNELS[Math.floor(rnd() * CHANNELS.length)]!,
+    failureCode: rnd() < 0.6 ? null : CODES[Math.floor(rnd() * CODES.length)]!,
+    amountMinor: null,
+    currency: null,
+  }));
+}
+
+type TotalsRow = { direction: string; d: string; channel: string; succeeded: string; user_failures: string; system_failures: string; unclassified_failures: string; last: string };
+
+const ORDERED = (from: string) => `
+  SELECT direction, to_char(local_date, 'YYYY-MM-DD') AS d, channel, succeeded::text, user_failures::text, system_failures::text,
+         unclassified_failures::text, last_occurred_at::text AS last
+    FROM (${from}) AS t ORDER BY 1, 2, 3`;
+
+/** The stored totals, and what the day counters and the catalog make of them now. */
+async function totalsAndRecomputation(db: Database): Promise<[TotalsRow[], TotalsRow[]]> {
+  return Promise.all([db.dataSource.query(ORDERED('SELECT * FROM payment_totals_day')), db.dataSource.query(ORDERED(DAY_TOTALS_OF_COUNTS()))]);
+}
+
+/** Totals by (direction, local day, channel) straight from payment_events and the catalog. */
+async function recount(db: Database): Promise<TotalsRow[]> {
+  return db.dataSource.query(
+    ORDERED(`SELECT e.direction, (e.occurred_at AT TIME ZONE s.time_zone)::date AS local_date, e.channel,
+                    count(*) FILTER (WHERE e.failure_code IS NULL) AS succeeded,
+                    count(*) FILTER (WHERE f.attribution = 'USER') AS user_failures,
+                    count(*) FILTER (WHERE f.attribution = 'SYSTEM') AS system_failures,
+                    count(*) FILTER (WHERE e.failure_code IS NOT NULL AND coalesce(f.attribution, 'UNCLASSIFIED') = 'UNCLASSIFIED') AS unclassified_failures,
+                    max(e.occurred_at) AS last_occurred_at
+               FROM payment_events e CROSS JOIN settings s LEFT JOIN failure_codes f ON f.code = e.failure_code
+              WHERE s.id = 1 GROUP BY 1, 2, 3`),
+  );
+}
+
+describe('day totals by class (PostgreSQL, concurrent writers)', () => {
+  let tdb: TestDatabase;
+  let db: Database;
+  let sourceId: string;
+
+  beforeAll(async () => {
+    const target = await resolveTestDatabaseTarget();
+    tdb = await createTestDatabase(target);
+    db = await tdb.open({ poolSize: 8 });
+    await db.migrate();
+    [{ id: sourceId }] = await db.dataSource.query(`INSERT INTO sources (name, kind) VALUES ('s', 'PAYMENT_EVENTS') RETURNING id`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await db?.close();
+    await tdb?.drop();
+  });
+
+  it('equal the day counters attributed by the catalog after ingest (both paths, with resends) and classifications ran at the same time', async () => {
+    const rnd = random(20251125);
+    let ingested = 0;
+    let classifications = 0;
+    const ingestWorker = async (w: number) => {
+      for (let k = 0; k < 12; k++) {
+        const events = batch(`w${w}-b${k}`, 150 + Math.floor(rnd() * 200), rnd);
+        // Every third batch is sent again by another worker's id range: duplicates skip.
+        const resend = k % 3 === 2 ? batch(`w${(w + 1) % 4}-b${k - 1}`, 100, random(w * 100 + k)) : [];
+        for (let attempt = 1; ; attempt++) {
+          try {
+            if (w % 2 === 0 && (await insertNewPaymentEvents(db, sourceId, events, { duplicates: 0, rejected: 0 }, null))) {
+              // the COPY path took it
+            } else {
+              await db.dataSource.transaction((m) => insertPaymentEvents(m, sourceId, [...events, ...resend]));
+            }
+            ingested++;
+            break;
+          } catch (err) {
+            // Concurrent batches with overlapping ids may deadlock with each other in payment_events
+            // (as before the day totals existed); the retry must still count each event once.
+            const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
+            if (code !== '40P01' || attempt >= 5) throw err;
+          }
+        }
+      }
+    };
+    const classifier = async () => {
+      for (let k = 0; k < 25; k++) {
+        const input = CODES.filter(() => rnd() < 0.5).map((code) => ({ code, attribution: ATTRIBUTIONS[Math.floor(rnd() * 3)]! }));
+        // A classification never fails for ingest's sake (no deadlock, no lost update).
+        await db.dataSource.transaction((m) => classifyFailureCodes(m, input));
+        classifications++;
+        await new Promise((r) => setTimeout(r, rnd() * 15));
+      }
+    };
+    await Promise.all([ingestWorker(0), ingestWorker(1), ingestWorker(2), ingestWorker(3), classifier()]);
+    expect(ingested).toBe(48);
+    expect(classifications).toBe(25);
+
+    const [stored, recomputed] = await totalsAndRecomputation(db);
+    expect(stored.length).toBeGreaterThan(60);
+    expect(stored).toEqual(recomputed);
+    expect(stored).toEqual(await recount(db));
+    // Each class was seen: the test exercised every attribution.
+    const sum = (k: keyof TotalsRow) => stored.reduce((n, r) => n + Number(r[k]), 0);
+    expect([sum('succeeded'), sum('user_failures') + sum('system_failures') + sum('unclassified_failures')].every((n) => n > 0)).toBe(true);
+  }, 120_000);
+
+  it('follow a classification that changes nothing, one that repeats a code, and a code classified before it is seen', async () => {
+    await db.dataSource.transaction((m) =>
+      classifyFailureCodes(m, [
+        { code: 'CHANNEL_TIMEOUT', attribution: 'USER' },
+        { code: 'CHANNEL_TIMEOUT', attribution: 'SYSTEM' }, // the last one holds
+        { code: 'LATER_CODE', attribution: 'USER' },
+      ]),
+    );
+    await db.dataSource.transaction((m) => classifyFailureCodes(m, [{ code: 'CHANNEL_TIMEOUT', attribution: 'SYSTEM' }]));
+    await db.dataSource.transaction((m) =>
+      insertPaymentEvents(m, sourceId, [{ id: 'later-1', occurredAt: new Date(Date.UTC(2025, 5, 3)), direction: 'PAY_IN', channel: 'alipay', failureCode: 'LATER_CODE', amountMinor: null, currency: null }]),
+    );
+    const [stored, recomputed] = await totalsAndRecomputation(db);
+    expect(stored).toEqual(recomputed);
+    expect(stored).toEqual(await recount(db));
+    const [{ a }] = await db.dataSource.query(`SELECT attribution AS a FROM failure_codes WHERE code = 'CHANNEL_TIMEOUT'`);
+    expect(a).toBe('SYSTEM');
+  });
+
+  it('are rebuilt with the day counters for a new time zone', async () => {
+    await db.dataSource.transaction(async (m) => {
+      await m.query(`UPDATE settings SET time_zone = 'America/New_York' WHERE id = 1`);
+      await rebuildDailyPaymentCounts(m, 'America/New_York');
+    });
+    const [stored, recomputed] = await totalsAndRecomputation(db);
+    expect(stored).toEqual(recomputed);
+    expect(stored).toEqual(await recount(db));
+  });
+
+  it('are filled from the stored counters by the migration that adds them (an upgrade)', async () => {
+    const [before] = await totalsAndRecomputation(db);
+    await db.revertLast();
+    expect((await db.dataSource.query(`SELECT to_regclass('payment_totals_day') AS t`))[0].t).toBeNull();
+    expect(await db.migrate()).toEqual(['PaymentDayTotals1764300000000']);
+    const [stored, recomputed] = await totalsAndRecomputation(db);
+    expect(stored).toEqual(before);
+    expect(stored).toEqual(recomputed);
+  });
+});
