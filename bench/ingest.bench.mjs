@@ -41,6 +41,8 @@ const PGLITE_EVENTS = envInt('BENCH_PGLITE_EVENTS', EVENTS);
 const SKIP_PGLITE = process.env.BENCH_SKIP_PGLITE === '1';
 const ROUNDS = envInt('BENCH_ROUNDS', 5);
 const WARMUP = envInt('BENCH_WARMUP', 200_000, 0);
+/** Every event of a payment_totals_day row, whatever its class. */
+const TOTALS_SUM = 'succeeded + user_failures + system_failures + unclassified_failures';
 const COPY_COLUMNS = 'source_id, event_id, occurred_at, direction, channel, failure_code, amount_minor, currency';
 
 /** NDJSON bodies of BATCH events and the same rows as COPY text, built before any timing. */
@@ -282,6 +284,11 @@ async function benchPostgres() {
     for (const [what, n] of [['accepted', r.accepted], ['payment_events', events], ['minute counters', minute], ['day counters', day], ['source stats', stats]]) {
       if (n !== EVENTS) throw new Error(`${what} = ${n}, expected ${EVENTS}`);
     }
+    // The day totals by class have no source column: all sources' (the warm-up's too).
+    const allDays = Number((await client.query('SELECT coalesce(sum(events), 0) AS n FROM payment_counts_day')).rows[0].n);
+    const totals = Number((await client.query(`SELECT coalesce(sum(${TOTALS_SUM}), 0) AS n FROM payment_totals_day`)).rows[0].n);
+    log(`  verified: sum of payment_totals_day ${fmt(totals)} = sum(payment_counts_day.events) of all sources ${fmt(allDays)}`);
+    if (totals !== allDays) throw new Error(`day totals = ${totals}, day counters = ${allDays}`);
     const ingestRate = EVENTS / r.seconds;
     return { copyRate, ingestRate, ratio: ingestRate / copyRate, capacity: [capacityBefore, capacityAfter] };
   } finally {
@@ -313,8 +320,9 @@ async function benchPglite() {
       const events = await one('SELECT count(*) AS n FROM payment_events');
       const minute = await one('SELECT coalesce(sum(events), 0) AS n FROM payment_counts_minute');
       const day = await one('SELECT coalesce(sum(events), 0) AS n FROM payment_counts_day');
-      log(`  verified: accepted ${fmt(r.accepted)}, payment_events ${fmt(events)}, sum(payment_counts_minute.events) ${fmt(minute)}, sum(payment_counts_day.events) ${fmt(day)}`);
-      for (const [what, n] of [['accepted', r.accepted], ['payment_events', events], ['minute counters', minute], ['day counters', day]]) {
+      const totals = await one(`SELECT coalesce(sum(${TOTALS_SUM}), 0) AS n FROM payment_totals_day`);
+      log(`  verified: accepted ${fmt(r.accepted)}, payment_events ${fmt(events)}, sum(payment_counts_minute.events) ${fmt(minute)}, sum(payment_counts_day.events) ${fmt(day)}, day totals ${fmt(totals)}`);
+      for (const [what, n] of [['accepted', r.accepted], ['payment_events', events], ['minute counters', minute], ['day counters', day], ['day totals', totals]]) {
         if (n !== PGLITE_EVENTS) throw new Error(`PGlite: ${what} = ${n}, expected ${PGLITE_EVENTS}`);
       }
       await lite.exec(`CREATE TABLE copy_baseline (LIKE payment_events INCLUDING DEFAULTS, PRIMARY KEY (source_id, event_id))`);
