@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DatabaseLockedError, DatabaseUnavailableError, openDatabase } from '@tally/db';
+import { DatabaseLockedError, DatabaseUnavailableError, openDatabase, repairDayTotals } from '@tally/db';
 import { ConfigError, parseConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { IMPORT_USAGE, parseImportArgs, runImport, UsageError } from './modules/payments/import/import.command.js';
@@ -16,7 +16,9 @@ const USAGE = `usage: tally <command>
   schema emit         write packages/schema/schema.graphql from the code
   schema check        fail when the committed schema.graphql differs from the code
   import payment-outcomes --source <id or name> FILE
-                      backfill payment outcomes from NDJSON or CSV (gzip too); --help for options`;
+                      backfill payment outcomes from NDJSON or CSV (gzip too); --help for options
+  repair day-totals   check the day totals by class against the day counters and rebuild them
+                      (after a rolling upgrade to the release that added them; infra/README.md)`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`tally: ${message}\n`);
@@ -96,9 +98,27 @@ async function importCommand(argv: string[]): Promise<void> {
   }
 }
 
+async function repair(what: string | undefined): Promise<void> {
+  if (what !== 'day-totals') fail(USAGE, 2);
+  const config = parseConfig();
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, applicationName: 'tally-repair' });
+  try {
+    await db.migrate();
+    const r = await db.dataSource.transaction((m) => repairDayTotals(m));
+    process.stdout.write(
+      r.differing
+        ? `rebuilt the day totals on ${db.description}: ${r.differing} of their rows differed from the day counters (now ${r.rows} rows)\n`
+        : `the day totals on ${db.description} matched the day counters (${r.rows} rows); rebuilt anyway\n`,
+    );
+  } finally {
+    await db.close();
+  }
+}
+
 async function run(argv: string[]): Promise<void> {
   const [command, sub] = argv;
   if (command === 'migrate') return migrate(sub);
+  if (command === 'repair') return repair(sub);
   if (command === 'schema') return schema(sub);
   if (command === 'import') return importCommand(argv.slice(1));
   fail(USAGE, 2);

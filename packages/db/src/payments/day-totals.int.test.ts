@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../database.js';
 import { createTestDatabase, resolveTestDatabaseTarget, type TestDatabase } from '../testing/test-database.js';
-import { DAY_TOTALS_OF_COUNTS } from './day-totals.js';
+import { DAY_TOTALS_OF_COUNTS, repairDayTotals } from './day-totals.js';
 import { classifyFailureCodes } from './failure-codes.repository.js';
 import { insertNewPaymentEvents, insertPaymentEvents, rebuildDailyPaymentCounts, type PaymentEventRow } from './payment-events.repository.js';
 
@@ -171,4 +171,88 @@ describe('day totals by class (PostgreSQL, concurrent writers)', () => {
     expect(stored).toEqual(before);
     expect(stored).toEqual(recomputed);
   });
+
+  it('are checked and rebuilt by repairDayTotals after writers that did not keep them (a release before them, a hand-made UPDATE)', async () => {
+    const [before] = await totalsAndRecomputation(db);
+    expect(await db.dataSource.transaction((m) => repairDayTotals(m))).toEqual({ rows: before.length, differing: 0 });
+    // What an API process of the previous release adds during a rolling upgrade: counters only.
+    await db.dataSource.query(
+      `INSERT INTO payment_counts_day (direction, local_date, channel, failure_code, source_id, events, last_occurred_at)
+       VALUES ('PAY_OUT', '2031-01-01', 'old-release', '', $1, 5, '2031-01-01T00:00:00Z')`,
+      [sourceId],
+    );
+    // And an attribution changed by hand.
+    await db.dataSource.query(`UPDATE failure_codes SET attribution = CASE WHEN attribution = 'USER' THEN 'SYSTEM' ELSE 'USER' END WHERE code = 'RISK_REJECTED'`);
+    const [drifted, wanted] = await totalsAndRecomputation(db);
+    expect(drifted).not.toEqual(wanted);
+    const r = await db.dataSource.transaction((m) => repairDayTotals(m));
+    expect(r.rows).toBe(wanted.length);
+    expect(r.differing).toBeGreaterThan(1);
+    const [stored, recomputed] = await totalsAndRecomputation(db);
+    expect(stored).toEqual(recomputed);
+    expect(stored).toEqual(wanted);
+    // The counters without events go again (the next test recounts the events).
+    await db.dataSource.query(`DELETE FROM payment_counts_day WHERE channel = 'old-release'`);
+    expect((await db.dataSource.transaction((m) => repairDayTotals(m))).differing).toBe(1);
+  });
+
+  it('keep ingest and classification from waiting on each other in a cycle (lock order): no stall until the deadlock check', async () => {
+    // With deadlock_timeout at 30 s, a wait cycle broken only by PostgreSQL's deadlock check
+    // (which reorders the lock queue) would stall every round for 30 s.
+    await db.dataSource.query(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = %L', current_database(), '30s'); END $$`);
+    const slow = await tdb.open({ poolSize: 6 });
+    const raw = await tdb.open({ poolSize: 1 });
+    const waiting = async (n: number, type: string) => {
+      for (let i = 0; i < 500; i++) {
+        const [{ c }] = await raw.dataSource.query(
+          `SELECT count(*)::int AS c FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = $1`,
+          [type],
+        );
+        if (c >= n) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`fewer than ${n} sessions waiting for a ${type} lock`);
+    };
+    const event = (id: string, code: string | null): PaymentEventRow => ({
+      id,
+      occurredAt: new Date(Date.UTC(2025, 5, 2, 3)),
+      direction: 'PAY_IN',
+      channel: 'alipay',
+      failureCode: code,
+      amountMinor: null,
+      currency: null,
+    });
+    try {
+      // Each round: a COPY-path ingest (T2) and a general-path one (T1) wait for the same id,
+      // held by a transaction R; a classification queues behind them; R rolls back. When T2
+      // wins the id, T1 waits for T2 — and T2, after its COPY, writes the counters.
+      for (let round = 0; round < 4; round++) {
+        const [{ id: src }] = await slow.dataSource.query(`INSERT INTO sources (name, kind) VALUES ($1, 'PAYMENT_EVENTS') RETURNING id`, [`lock-order-${round}`]);
+        const r = slow.dataSource.createQueryRunner();
+        await r.connect();
+        await r.startTransaction();
+        await r.query(
+          `INSERT INTO payment_events (source_id, event_id, occurred_at, direction, channel, failure_code) VALUES ($1, 'x', now(), 'PAY_IN', 'alipay', 'RISK_REJECTED')`,
+          [src],
+        );
+        const t0 = Date.now();
+        const many = (p: string) => Array.from({ length: 150 }, (_, i) => event(`${p}${i}`, i % 3 ? null : 'RISK_REJECTED'));
+        const t2 = insertNewPaymentEvents(slow, src, [event('x', 'RISK_REJECTED'), ...many('copy-')], { duplicates: 0, rejected: 0 }, null);
+        const t1 = slow.dataSource.transaction((m) => insertPaymentEvents(m, src, [event('x', 'RISK_REJECTED'), event('general', 'RISK_REJECTED')]));
+        await waiting(2, 'transactionid');
+        const c = slow.dataSource.transaction((m) => classifyFailureCodes(m, [{ code: 'RISK_REJECTED', attribution: round % 2 ? 'USER' : 'SYSTEM' }]));
+        await waiting(1, 'relation');
+        await r.rollbackTransaction();
+        await r.release();
+        await Promise.all([t1, t2, c]);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      }
+      const [stored, recomputed] = await totalsAndRecomputation(db);
+      expect(stored).toEqual(recomputed);
+      expect(stored).toEqual(await recount(db));
+    } finally {
+      await slow.close();
+      await raw.close();
+    }
+  }, 180_000);
 });

@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../database.js';
 import { binaryCopyOfEvents } from './copy-binary.js';
-import { addDayTotals, rebuildDayTotals } from './day-totals.js';
+import { addDayTotals, lockDayTotalsForWriting, rebuildDayTotals } from './day-totals.js';
 
 export type Direction = 'PAY_IN' | 'PAY_OUT';
 
@@ -221,7 +221,12 @@ export async function insertNewPaymentEvents(
   try {
     await db.dataSource.transaction(async (m) => {
       const client = (await m.queryRunner!.connect()) as PoolClient;
-      await copying(() => copyEvents(client, body));
+      await copying(async () => {
+        // Before the COPY's row locks: see the lock order in day-totals.ts. In the slot, so that a
+        // transaction queued for the slot holds no lock.
+        await lockDayTotalsForWriting(client);
+        await copyEvents(client, body);
+      });
       await m.query(ADD_COUNTERS, counters);
     });
     return true;

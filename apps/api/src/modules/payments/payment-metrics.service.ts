@@ -94,7 +94,8 @@ function asOf(rows: readonly { lastOccurredAt: Date }[]): Date | null {
  * Payment figures from the additive counters: whole local days from the day table, the
  * rest from the minute table — the same sums whatever the bucket, so a figure never depends
  * on how it was stored. A fixed number of statements per call, whatever the channels or points.
- * Failure codes are attributed by the database in the same read (readDayTotals).
+ * Whole days come already summed by outcome class (the day totals, kept by the db package);
+ * minute reads attribute failure codes in the same read (readMinuteTotals).
  */
 export class PaymentMetricsService {
   constructor(private readonly db: Database) {}

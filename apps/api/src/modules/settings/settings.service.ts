@@ -1,6 +1,6 @@
 import type { PubSub } from '@graphql-yoga/subscription';
 import type { DataSource } from 'typeorm';
-import { rebuildDailyPaymentCounts, SettingsEntity } from '@tally/db';
+import { lockDayTotalsForWriting, rebuildDailyPaymentCounts, SettingsEntity } from '@tally/db';
 import { LOCALES, assertCalendarSettings, type Locale } from '@tally/domain';
 import { BadInputError } from '../../errors/app-errors.js';
 import type { ChangeBus } from '../../changes/change-bus.js';
@@ -32,6 +32,8 @@ export class SettingsService {
    */
   async update(input: UpdateSettingsInput): Promise<SettingsEntity> {
     const saved = await this.ds.transaction(async (m) => {
+      // Before the settings row: a time-zone change rebuilds the day totals (lock order, day-totals.ts).
+      await lockDayTotalsForWriting(m);
       const repo = m.getRepository(SettingsEntity);
       const current = await repo.findOneOrFail({ where: { id: 1 }, lock: { mode: 'pessimistic_write' } });
       const next = { ...current };
