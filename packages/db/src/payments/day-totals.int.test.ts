@@ -181,13 +181,33 @@ describe('day totals by class (PostgreSQL, concurrent writers)', () => {
        VALUES ('PAY_OUT', '2031-01-01', 'old-release', '', $1, 5, '2031-01-01T00:00:00Z')`,
       [sourceId],
     );
-    // And an attribution changed by hand.
+    // And to a day that has totals already: one row stored with other figures.
+    const [day] = await db.dataSource.query(`SELECT direction, local_date::text AS d, channel FROM payment_totals_day ORDER BY 1, 2, 3 LIMIT 1`);
+    await db.dataSource.query(
+      `INSERT INTO payment_counts_day (direction, local_date, channel, failure_code, source_id, events, last_occurred_at)
+       VALUES ($1, $2::date, $3, '', $4, 3, $2::date) ON CONFLICT (direction, local_date, channel, failure_code, source_id) DO UPDATE SET events = payment_counts_day.events + 3`,
+      [day.direction, day.d, day.channel, sourceId],
+    );
+    let r = await db.dataSource.transaction((m) => repairDayTotals(m));
+    expect(r).toEqual({ rows: before.length + 1, differing: 2 });
+    await db.dataSource.query(`UPDATE payment_counts_day SET events = events - 3 WHERE direction = $1 AND local_date = $2::date AND channel = $3 AND failure_code = '' AND source_id = $4`, [
+      day.direction,
+      day.d,
+      day.channel,
+      sourceId,
+    ]);
+    // And an attribution changed by hand: every day and channel with that code differs.
     await db.dataSource.query(`UPDATE failure_codes SET attribution = CASE WHEN attribution = 'USER' THEN 'SYSTEM' ELSE 'USER' END WHERE code = 'RISK_REJECTED'`);
     const [drifted, wanted] = await totalsAndRecomputation(db);
     expect(drifted).not.toEqual(wanted);
-    const r = await db.dataSource.transaction((m) => repairDayTotals(m));
+    const keysOf = (rows: TotalsRow[]) => new Set(rows.map((x) => JSON.stringify(x)));
+    const changed = [...keysOf(wanted)].filter((x) => !keysOf(drifted).has(x)).length;
+    r = await db.dataSource.transaction((m) => repairDayTotals(m));
     expect(r.rows).toBe(wanted.length);
-    expect(r.differing).toBeGreaterThan(1);
+    // Every row whose figures differ (the day set back above, every day and channel of the
+    // code), each once.
+    expect(changed).toBeGreaterThan(10);
+    expect(r.differing).toBe(changed);
     const [stored, recomputed] = await totalsAndRecomputation(db);
     expect(stored).toEqual(recomputed);
     expect(stored).toEqual(wanted);

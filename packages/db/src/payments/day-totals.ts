@@ -3,7 +3,8 @@ import type { EntityManager } from 'typeorm';
 // payment_totals_day holds, per (direction, local day, channel), the day counters summed by
 // outcome class: what every day read needs, without the per-code rows, the join with the
 // failure-code catalog and the regrouping (migration 1764300000000). It is derived data, kept
-// equal to `DAY_TOTALS_OF_COUNTS` over payment_counts_day by three writers:
+// equal to `DAY_TOTALS_OF_COUNTS` over payment_counts_day by three writers (and rebuilt on
+// demand by `repairDayTotals`, for writers that did not keep it):
 //
 // - ingest adds each statement's day rows (`addDayTotals`, in the statement that adds them to
 //   payment_counts_day), attributed as the catalog says in that statement's snapshot;
@@ -125,7 +126,10 @@ export async function repairDayTotals(m: EntityManager): Promise<{ rows: number;
   await lockDayTotalsForClassification(m);
   const fresh = `SELECT ${TOTALS_COLUMNS} FROM (${DAY_TOTALS_OF_COUNTS()}) AS d`;
   const stored = `SELECT ${TOTALS_COLUMNS} FROM payment_totals_day`;
-  const [diff] = (await m.query(`SELECT count(*)::int AS n FROM ((${stored} EXCEPT ${fresh}) UNION ALL (${fresh} EXCEPT ${stored})) AS x`)) as { n: number }[];
+  // A (direction, day, channel) counts once, whether it is missing, extra, or stored with other figures.
+  const [diff] = (await m.query(
+    `SELECT count(DISTINCT (direction, local_date, channel))::int AS n FROM ((${stored} EXCEPT ${fresh}) UNION ALL (${fresh} EXCEPT ${stored})) AS x`,
+  )) as { n: number }[];
   await rebuildDayTotals(m);
   const [count] = (await m.query(`SELECT count(*)::int AS n FROM payment_totals_day`)) as { n: number }[];
   return { rows: count!.n, differing: diff!.n };
