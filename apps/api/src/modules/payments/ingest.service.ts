@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { TurnTaking } from './turn-taking.js';
 import type { Logger } from 'pino';
 import { countPaymentEvents, findPaymentEvents, insertNewPaymentEvents, insertNewPaymentEventsInTransaction, insertPaymentEvents, recordIngestOutcome, SettingsEntity, takesBulkCopy, type Database, type Direction, type PaymentEventRow } from '@tally/db';
 import type { ChangeBus } from '../../changes/change-bus.js';
@@ -35,6 +36,14 @@ export interface IngestOptions {
 }
 
 const VALIDATION_SLICE = 500;
+/** How long a request validates before requests queued behind it get their turn. */
+const VALIDATION_TURN_MS = 50;
+
+/**
+ * A request's items, or a decoder of them (a request body) that hands each to `take` in order
+ * and awaits `pause` between its pieces.
+ */
+export type IngestInput = readonly RawItem[] | ((take: (item: RawItem) => void, pause: () => Promise<void>) => Promise<void>);
 
 interface Candidate {
   event: PaymentEventRow;
@@ -56,8 +65,6 @@ interface Prepared {
   /** Every candidate's variants as conflicts with the candidate's line: what they are when it is stored by this request. */
   variantConflicts: IngestRejection[];
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 
@@ -92,32 +99,37 @@ export class PaymentIngestService {
   /**
    * Ingests a request's items: `input` is the items, or a function that decodes them (a request
    * body) and hands each to the callback it is given, in order; it then runs in the validation
-   * stage too, each item validated as soon as it is decoded.
+   * stage too, each item validated as soon as it is decoded (see IngestInput).
    *
    * Two stages, each with bounded concurrency in the process: decoding and validating (API CPU),
-   * one request at a time; storing (the database), two at a time. Requests beyond that wait in
+   * one request at a time (taking turns, see `validating`); storing (the database), two at a time. Requests beyond that wait in
    * order. Why: with four 5,000-event requests validated at once, all four bodies' objects stay
    * alive for four times as long (garbage collection grew to a fifth of the API's CPU) and four
    * COPYs into the same unique index contended in PostgreSQL; in a pipeline one request is
    * validated while the previous one is stored, and the API and the database each do less work
    * per event (docs/benchmarks.md).
    */
-  async ingest(
-    sourceId: string,
-    input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>),
-    opts: IngestOptions = {},
-  ): Promise<IngestResult> {
+  async ingest(sourceId: string, input: IngestInput, opts: IngestOptions = {}): Promise<IngestResult> {
     const limit = opts.listRejections ?? MAX_LISTED_REJECTIONS;
-    const prepared = await this.validating(() => this.prepare(input, opts, limit));
+    const prepared = await this.validating.run((share) => this.prepare(input, opts, limit, share));
     return this.storing(() => this.store(sourceId, prepared, limit));
   }
 
+  /**
+   * The validation stage takes turns: a request validating for longer than its turn (a body of
+   * hundreds of thousands of items — a 16 MiB body of items that are not events took 30 s)
+   * lets the requests queued behind it through before it goes on, instead of holding up every
+   * source's ingest in this process till it is done. An ordinary 5,000-event batch validates
+   * within one turn, so the pipeline above is unchanged for it.
+   */
+  private readonly validating = new TurnTaking(VALIDATION_TURN_MS);
   // p-limit: a well-kept queue (FIFO, errors released) rather than one more hand-written here.
-  private readonly validating = pLimit(1);
   private readonly storing = pLimit(2);
 
   /** Validates and deduplicates within the request; lists the first `limit` rejections, counts all. */
-  private async prepare(input: readonly RawItem[] | ((take: (item: RawItem) => void) => Promise<void>), opts: IngestOptions, limit: number): Promise<Prepared> {
+  private async prepare(input: IngestInput, opts: IngestOptions, limit: number, share: () => Promise<void>): Promise<Prepared> {
+    // Between pieces: other requests' transactions get the event loop, and queued requests their turn.
+    const pause = share;
     const now = (opts.now ?? new Date()).getTime();
     const horizonMs = opts.allowLate ? null : (await this.settings()).lateHorizonDays * 86_400_000;
     const rules = { now, horizonMs };
@@ -139,12 +151,10 @@ export class PaymentIngestService {
       else reject(v.rejection);
     };
     if (typeof input === 'function') {
-      // The decoder gives the event loop back between its pieces.
-      await input(take);
+      await input(take, pause);
     } else {
       for (let i = 0; i < input.length; i++) {
-        // Give the event loop back now and then (see forEachNdjsonItem).
-        if (i % VALIDATION_SLICE === VALIDATION_SLICE - 1) await yieldToEventLoop();
+        if (i % VALIDATION_SLICE === VALIDATION_SLICE - 1) await pause();
         take(input[i]!);
       }
     }
