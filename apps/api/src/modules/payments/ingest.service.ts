@@ -33,11 +33,16 @@ export interface IngestOptions {
   now?: Date;
   /** Rejections listed in the answer (default MAX_LISTED_REJECTIONS); the file import lists all of a batch. */
   listRejections?: number;
+  /** The request body's size, when `input` decodes one: it tells a small request from a large one (see `validating`). */
+  bodyBytes?: number;
 }
 
 const VALIDATION_SLICE = 500;
-/** How long a request validates before requests queued behind it get their turn. */
+/** How long a large request validates before small requests queued behind it get through. */
 const VALIDATION_TURN_MS = 50;
+/** Small requests: an ordinary batch (5,000 events are ≈ 1 MiB of NDJSON), GraphQL's 1,000 events. */
+const SMALL_BODY_BYTES = 2 * 1024 * 1024;
+const SMALL_ITEMS = 10_000;
 
 /**
  * A request's items, or a decoder of them (a request body) that hands each to `take` in order
@@ -111,27 +116,29 @@ export class PaymentIngestService {
    */
   async ingest(sourceId: string, input: IngestInput, opts: IngestOptions = {}): Promise<IngestResult> {
     const limit = opts.listRejections ?? MAX_LISTED_REJECTIONS;
-    const prepared = await this.validating.run((share) => this.prepare(input, opts, limit, share));
+    // Read before the validation stage: its turns count work, and a wait for the database is not.
+    const horizonMs = opts.allowLate ? null : (await this.settings()).lateHorizonDays * 86_400_000;
+    const small = typeof input === 'function' ? (opts.bodyBytes ?? Infinity) <= SMALL_BODY_BYTES : input.length <= SMALL_ITEMS;
+    const prepared = await this.validating.run(small, (share) => this.prepare(input, opts, horizonMs, limit, share));
     return this.storing(() => this.store(sourceId, prepared, limit));
   }
 
   /**
-   * The validation stage takes turns: a request validating for longer than its turn (a body of
-   * hundreds of thousands of items — a 16 MiB body of items that are not events took 30 s)
-   * lets the requests queued behind it through before it goes on, instead of holding up every
-   * source's ingest in this process till it is done. An ordinary 5,000-event batch validates
-   * within one turn, so the pipeline above is unchanged for it.
+   * The validation stage lets small requests overtake a large one: a large request that has
+   * validated for longer than its turn (a 16 MiB body of items that are not events took 30 s)
+   * lets the small requests queued behind it through before it goes on, instead of holding up
+   * every source's ordinary batches in this process till it is done. Large requests still go
+   * one after the other (see TurnTaking), so the pipeline and memory above are unchanged.
    */
   private readonly validating = new TurnTaking(VALIDATION_TURN_MS);
   // p-limit: a well-kept queue (FIFO, errors released) rather than one more hand-written here.
   private readonly storing = pLimit(2);
 
   /** Validates and deduplicates within the request; lists the first `limit` rejections, counts all. */
-  private async prepare(input: IngestInput, opts: IngestOptions, limit: number, share: () => Promise<void>): Promise<Prepared> {
-    // Between pieces: other requests' transactions get the event loop, and queued requests their turn.
+  private async prepare(input: IngestInput, opts: IngestOptions, horizonMs: number | null, limit: number, share: () => Promise<void>): Promise<Prepared> {
+    // Between pieces: other requests' transactions get the event loop, and small requests a way past a large one.
     const pause = share;
     const now = (opts.now ?? new Date()).getTime();
-    const horizonMs = opts.allowLate ? null : (await this.settings()).lateHorizonDays * 86_400_000;
     const rules = { now, horizonMs };
 
     const rejected: IngestRejection[] = [];

@@ -6,13 +6,24 @@ const busy = (ms: number) => {
   while (performance.now() < end);
 };
 
+/** A large task of `pieces` pieces of `ms` work each, logging each piece. */
+const large = (slot: TurnTaking, log: string[], name: string, pieces: number, ms: number) =>
+  slot.run(false, async (share) => {
+    for (let piece = 0; piece < pieces; piece++) {
+      busy(ms);
+      log.push(`${name} ${piece}`);
+      await share();
+    }
+  });
+const small = (slot: TurnTaking, log: string[], name: string) => slot.run(true, async () => void log.push(name));
+
 describe('TurnTaking', () => {
   it('runs one task at a time, in arrival order, and frees the slot when a task throws', async () => {
     const slot = new TurnTaking(1_000);
     const log: string[] = [];
     let running = 0;
-    const task = (name: string, fail = false) =>
-      slot.run(async () => {
+    const task = (name: string, isSmall: boolean, fail = false) =>
+      slot.run(isSmall, async () => {
         running++;
         expect(running).toBe(1);
         log.push(`${name} start`);
@@ -22,42 +33,59 @@ describe('TurnTaking', () => {
         if (fail) throw new Error(name);
         return name;
       });
-    const results = await Promise.allSettled([task('a'), task('b', true), task('c')]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(log).toEqual(['a start', 'a end', 'b start', 'b end', 'c start', 'c end']);
+    const results = await Promise.allSettled([task('a', false), task('b', true, true), task('c', false), task('d', true)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(log).toEqual(['a start', 'a end', 'b start', 'b end', 'c start', 'c end', 'd start', 'd end']);
     expect(slot.waiting).toBe(0);
   });
 
-  it('lets queued tasks through when the holder has had its turn, then gives the holder the slot back', async () => {
+  it('lets waiting small tasks past a large one that has had its turn, then lets it go on before later large ones', async () => {
     const slot = new TurnTaking(20);
     const log: string[] = [];
-    const long = slot.run(async (share) => {
-      for (let piece = 0; piece < 6; piece++) {
-        busy(10);
-        log.push(`long ${piece}`);
-        await share();
-      }
-    });
-    const short = slot.run(async () => void log.push('short'));
-    await Promise.all([long, short]);
-    // The short task ran after the long one's first turn (two 10 ms pieces), not after all six.
-    expect(log.indexOf('short')).toBeGreaterThan(0);
-    expect(log.indexOf('short')).toBeLessThan(4);
-    expect(log.filter((l) => l.startsWith('long'))).toHaveLength(6);
+    const first = large(slot, log, 'L1', 6, 10);
+    const second = large(slot, log, 'L2', 2, 10);
+    const s1 = small(slot, log, 's1');
+    const s2 = small(slot, log, 's2');
+    await Promise.all([first, second, s1, s2]);
+    // Both small tasks ran after L1's first turn (two 10 ms pieces), not after all of L1 and L2;
+    // L2 started only when L1 was done: large tasks are never partly done at once.
+    expect(log).toEqual(['L1 0', 'L1 1', 's1', 's2', 'L1 2', 'L1 3', 'L1 4', 'L1 5', 'L2 0', 'L2 1']);
   });
 
-  it('does not give up the slot while nobody waits, nor before the turn is over', async () => {
+  it('does not let anyone past while no small task waits, nor before the turn is over, nor a small holder', async () => {
     const slot = new TurnTaking(10_000);
     const log: string[] = [];
-    const long = slot.run(async (share) => {
+    const l = large(slot, log, 'L', 3, 1);
+    const s = small(slot, log, 's');
+    await Promise.all([l, s]);
+    expect(log).toEqual(['L 0', 'L 1', 'L 2', 's']);
+
+    const quick = new TurnTaking(5);
+    const log2: string[] = [];
+    const holder = quick.run(true, async (share) => {
       for (let piece = 0; piece < 3; piece++) {
-        log.push(`long ${piece}`);
+        busy(10);
+        log2.push(`S ${piece}`);
         await share();
-        await new Promise((r) => setTimeout(r, 2));
       }
     });
-    const short = slot.run(async () => void log.push('short'));
-    await Promise.all([long, short]);
-    expect(log).toEqual(['long 0', 'long 1', 'long 2', 'short']);
+    const other = small(quick, log2, 's');
+    await Promise.all([holder, other]);
+    expect(log2).toEqual(['S 0', 'S 1', 'S 2', 's']);
+  });
+
+  it('counts the holder\'s own work, not the time others had the event loop during its pauses', async () => {
+    const slot = new TurnTaking(30);
+    const log: string[] = [];
+    // Another part of the process keeps the event loop busy 20 ms at a time.
+    const hog = setInterval(() => busy(20), 0);
+    try {
+      const l = large(slot, log, 'L', 4, 2);
+      const s = small(slot, log, 's');
+      await Promise.all([l, s]);
+    } finally {
+      clearInterval(hog);
+    }
+    expect(log).toEqual(['L 0', 'L 1', 'L 2', 'L 3', 's']);
   });
 });
