@@ -107,8 +107,8 @@ export class PaymentIngestService {
    * stage too, each item validated as soon as it is decoded (see IngestInput).
    *
    * Two stages, each with bounded concurrency in the process: decoding and validating (API CPU),
-   * one request at a time (taking turns, see `validating`); storing (the database), two at a time. Requests beyond that wait in
-   * order. Why: with four 5,000-event requests validated at once, all four bodies' objects stay
+   * one request at a time (small ones may overtake a large one, see `validating`); storing (the
+   * database), two at a time. Requests beyond that wait in order. Why: with four 5,000-event requests validated at once, all four bodies' objects stay
    * alive for four times as long (garbage collection grew to a fifth of the API's CPU) and four
    * COPYs into the same unique index contended in PostgreSQL; in a pipeline one request is
    * validated while the previous one is stored, and the API and the database each do less work
@@ -134,10 +134,12 @@ export class PaymentIngestService {
   // p-limit: a well-kept queue (FIFO, errors released) rather than one more hand-written here.
   private readonly storing = pLimit(2);
 
-  /** Validates and deduplicates within the request; lists the first `limit` rejections, counts all. */
-  private async prepare(input: IngestInput, opts: IngestOptions, horizonMs: number | null, limit: number, share: () => Promise<void>): Promise<Prepared> {
-    // Between pieces: other requests' transactions get the event loop, and small requests a way past a large one.
-    const pause = share;
+  /**
+   * Validates and deduplicates within the request; lists the first `limit` rejections, counts all.
+   * `pause` goes between pieces of work: other requests' transactions get the event loop, and
+   * small requests a way past a large one (TurnTaking).
+   */
+  private async prepare(input: IngestInput, opts: IngestOptions, horizonMs: number | null, limit: number, pause: () => Promise<void>): Promise<Prepared> {
     const now = (opts.now ?? new Date()).getTime();
     const rules = { now, horizonMs };
 
