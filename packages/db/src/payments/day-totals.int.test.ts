@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../database.js';
 import { createTestDatabase, resolveTestDatabaseTarget, type TestDatabase } from '../testing/test-database.js';
+import { paymentEventRow, seededRandom } from '../testing/payment-fixtures.js';
 import { DAY_TOTALS_OF_COUNTS, repairDayTotals } from './day-totals.js';
 import { classifyFailureCodes } from './failure-codes.repository.js';
 import { insertNewPaymentEvents, insertPaymentEvents, rebuildDailyPaymentCounts, type PaymentEventRow } from './payment-events.repository.js';
@@ -13,18 +14,6 @@ import { insertNewPaymentEvents, insertPaymentEvents, rebuildDailyPaymentCounts,
 const CHANNELS = ['alipay', 'unionpay', 'wechat', 'bank'];
 const CODES = ['INSUFFICIENT_FUNDS', 'CHANNEL_TIMEOUT', 'RISK_REJECTED', 'BANK_UNAVAILABLE', 'NEW_CODE'];
 const ATTRIBUTIONS = ['USER', 'SYSTEM', 'UNCLASSIFIED'] as const;
-
-/** A deterministic pseudo-random generator (mulberry32): a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `count` events over ten days around local midnights, ids `prefix-n`. */
 function batch(prefix: string, count: number, rnd: () => number): PaymentEventRow[] {
@@ -85,14 +74,14 @@ describe('day totals by class (PostgreSQL, concurrent writers)', () => {
   });
 
   it('equal the day counters attributed by the catalog after ingest (both paths, with resends) and classifications ran at the same time', async () => {
-    const rnd = random(20251125);
+    const rnd = seededRandom(20251125);
     let ingested = 0;
     let classifications = 0;
     const ingestWorker = async (w: number) => {
       for (let k = 0; k < 12; k++) {
         const events = batch(`w${w}-b${k}`, 150 + Math.floor(rnd() * 200), rnd);
         // Every third batch is sent again by another worker's id range: duplicates skip.
-        const resend = k % 3 === 2 ? batch(`w${(w + 1) % 4}-b${k - 1}`, 100, random(w * 100 + k)) : [];
+        const resend = k % 3 === 2 ? batch(`w${(w + 1) % 4}-b${k - 1}`, 100, seededRandom(w * 100 + k)) : [];
         for (let attempt = 1; ; attempt++) {
           try {
             if (w % 2 === 0 && (await insertNewPaymentEvents(db, sourceId, events, { duplicates: 0, rejected: 0 }, null))) {
@@ -233,15 +222,6 @@ describe('day totals by class (PostgreSQL, concurrent writers)', () => {
       }
       throw new Error(`fewer than ${n} sessions waiting for a ${type} lock`);
     };
-    const event = (id: string, code: string | null): PaymentEventRow => ({
-      id,
-      occurredAt: new Date(Date.UTC(2025, 5, 2, 3)),
-      direction: 'PAY_IN',
-      channel: 'alipay',
-      failureCode: code,
-      amountMinor: null,
-      currency: null,
-    });
     try {
       // Each round: a COPY-path ingest (T2) and a general-path one (T1) wait for the same id,
       // held by a transaction R; a classification queues behind them; R rolls back. When T2
@@ -256,9 +236,9 @@ describe('day totals by class (PostgreSQL, concurrent writers)', () => {
           [src],
         );
         const t0 = Date.now();
-        const many = (p: string) => Array.from({ length: 150 }, (_, i) => event(`${p}${i}`, i % 3 ? null : 'RISK_REJECTED'));
-        const t2 = insertNewPaymentEvents(slow, src, [event('x', 'RISK_REJECTED'), ...many('copy-')], { duplicates: 0, rejected: 0 }, null);
-        const t1 = slow.dataSource.transaction((m) => insertPaymentEvents(m, src, [event('x', 'RISK_REJECTED'), event('general', 'RISK_REJECTED')]));
+        const many = (p: string) => Array.from({ length: 150 }, (_, i) => paymentEventRow(`${p}${i}`, i % 3 ? null : 'RISK_REJECTED'));
+        const t2 = insertNewPaymentEvents(slow, src, [paymentEventRow('x', 'RISK_REJECTED'), ...many('copy-')], { duplicates: 0, rejected: 0 }, null);
+        const t1 = slow.dataSource.transaction((m) => insertPaymentEvents(m, src, [paymentEventRow('x', 'RISK_REJECTED'), paymentEventRow('general', 'RISK_REJECTED')]));
         await waiting(2, 'transactionid');
         const c = slow.dataSource.transaction((m) => classifyFailureCodes(m, [{ code: 'RISK_REJECTED', attribution: round % 2 ? 'USER' : 'SYSTEM' }]));
         await waiting(1, 'relation');

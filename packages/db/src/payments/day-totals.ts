@@ -93,15 +93,10 @@ export async function lockDayTotalsForWriting(m: EntityManager | { query: (sql: 
  */
 export async function recomputeDayTotalsOfCodes(m: EntityManager, codes: readonly string[]): Promise<void> {
   if (codes.length === 0) return;
+  const withCodes = `WHERE (c.direction, c.local_date, c.channel) IN (
+       SELECT direction, local_date, channel FROM payment_counts_day WHERE failure_code <> '' AND failure_code = ANY($1::text[]))`;
   await m.query(
-    `WITH keys AS (
-       SELECT DISTINCT direction, local_date, channel FROM payment_counts_day WHERE failure_code <> '' AND failure_code = ANY($1::text[])
-     ), fresh AS (
-       SELECT c.direction, c.local_date, c.channel, ${CLASS_SUMS_OF_CODES}
-         FROM payment_counts_day c JOIN keys k ON k.direction = c.direction AND k.local_date = c.local_date AND k.channel = c.channel
-         ${JOIN_CODES}
-        GROUP BY 1, 2, 3
-     )
+    `WITH fresh AS (${DAY_TOTALS_OF_COUNTS(withCodes)})
      UPDATE payment_totals_day t SET succeeded = fresh.succeeded, user_failures = fresh.user_failures,
             system_failures = fresh.system_failures, unclassified_failures = fresh.unclassified_failures
        FROM fresh WHERE t.direction = fresh.direction AND t.local_date = fresh.local_date AND t.channel = fresh.channel`,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DAY_TOTALS_OF_COUNTS, insertPaymentEvents, type Database, type PaymentEventRow } from '@tally/db';
+import { DAY_TOTALS_OF_COUNTS, insertPaymentEvents, type Database } from '@tally/db';
+import { paymentEventRow } from '@tally/db/testing';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
 
 // Every session this file opens waits 30 s before PostgreSQL's deadlock check: a wait cycle
@@ -19,15 +20,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-const event = (id: string, code: string | null): PaymentEventRow => ({
-  id,
-  occurredAt: new Date(Date.UTC(2025, 5, 2, 3)),
-  direction: 'PAY_IN',
-  channel: 'alipay',
-  failureCode: code,
-  amountMinor: null,
-  currency: null,
-});
 
 async function waiting(n: number, what: 'relation' | 'any'): Promise<void> {
   for (let i = 0; i < 500; i++) {
@@ -44,7 +36,7 @@ async function waiting(n: number, what: 'relation' | 'any'): Promise<void> {
 
 it('a time-zone change, an ingest waiting for it and a classification waiting for that ingest all finish without a stall', async () => {
   const [{ id: src }] = await t.db.dataSource.query(`INSERT INTO sources (name, kind) VALUES ('lock order', 'PAYMENT_EVENTS') RETURNING id`);
-  await t.db.dataSource.transaction((m) => insertPaymentEvents(m, src, [event('seed', 'RISK_REJECTED')]));
+  await t.db.dataSource.transaction((m) => insertPaymentEvents(m, src, [paymentEventRow('seed', 'RISK_REJECTED')]));
 
   // B holds a day counter so the time-zone change (S) stops in its rebuild, holding the settings row.
   const b = t.db.dataSource.createQueryRunner();
@@ -55,7 +47,7 @@ it('a time-zone change, an ingest waiting for it and a classification waiting fo
   const s = t.gql('mutation { updateSettings(input: { timeZone: "Europe/Berlin" }) { timeZone } }');
   await waiting(1, 'any');
   // T1: an ingest, which reads the time zone under a share lock of the settings row: waits for S.
-  const t1 = t.db.dataSource.transaction((m) => insertPaymentEvents(m, src, [event('late', 'RISK_REJECTED')]));
+  const t1 = t.db.dataSource.transaction((m) => insertPaymentEvents(m, src, [paymentEventRow('late', 'RISK_REJECTED')]));
   await waiting(2, 'any');
   // C: a classification, which waits for every ingest writing the day totals: waits for T1.
   const c = t.app.services.failureCodes.classify([{ code: 'RISK_REJECTED', attribution: 'SYSTEM' }]);
