@@ -97,7 +97,7 @@ describe('a database that cannot serve for a while', () => {
       const cancelled = post(f, s.key, body);
       const stuck = async () => (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
       for (let i = 0; i < 100 && (await stuck()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      // The request's update of its source (last_received_at) and the counters' foreign keys wait on that row.
+      // The request's update of its source (last_received_at) waits on that row.
       const [victim] = await stuck();
       expect(victim).toBeDefined();
       await admin.query('SELECT pg_cancel_backend($1)', [victim.pid]);
