@@ -25,11 +25,19 @@ export function uuidBytes(uuid: string): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
+/** A big-endian 32-bit integer at `at` (the Buffer methods check their arguments: ~5 ns a call more). */
+function int32(buf: Buffer, n: number, at: number): void {
+  buf[at] = n >>> 24;
+  buf[at + 1] = n >>> 16;
+  buf[at + 2] = n >>> 8;
+  buf[at + 3] = n;
+}
+
 /** A signed 64-bit integer (exact for |n| ≤ 2^53) at `at`, big-endian. */
 function writeInt64(buf: Buffer, n: number, at: number): void {
   const hi = Math.floor(n / TWO_32);
-  buf.writeInt32BE(hi, at);
-  buf.writeUInt32BE(n - hi * TWO_32, at + 4);
+  int32(buf, hi, at);
+  int32(buf, n - hi * TWO_32, at + 4);
 }
 
 /** Strings up to this length are tried as ASCII, byte by byte (see writeText). */
@@ -42,7 +50,7 @@ const SHORT_TEXT = 64;
  */
 function writeText(buf: Buffer, v: string | null, at: number): number {
   if (v === null) {
-    buf.writeInt32BE(-1, at);
+    int32(buf, -1, at);
     return at + 4;
   }
   const n = v.length;
@@ -54,7 +62,7 @@ function writeText(buf: Buffer, v: string | null, at: number): number {
       buf[at + 4 + k] = c;
     }
     if (k === n) {
-      buf.writeInt32BE(n, at);
+      int32(buf, n, at);
       return at + 4 + n;
     }
   }
@@ -78,22 +86,26 @@ export function binaryCopyOfEvents(sourceId: string, events: readonly PaymentEve
   buf.writeInt32BE(0, at); // flags: no OIDs
   buf.writeInt32BE(0, at + 4); // header extension length
   at += 8;
+  // Each tuple starts with the field count and the source id, the same 22 bytes every time:
+  // copied byte by byte, as Buffer#copy crosses into C++ (~60 ns an event).
+  const head = Buffer.alloc(22);
+  head.writeInt16BE(FIELDS, 0);
+  head.writeInt32BE(16, 2);
+  source.copy(head, 6);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    buf.writeInt16BE(FIELDS, at);
-    buf.writeInt32BE(16, at + 2);
-    source.copy(buf, at + 6);
+    for (let k = 0; k < 22; k++) buf[at + k] = head[k]!;
     at = writeText(buf, e.id, at + 22);
-    buf.writeInt32BE(8, at);
+    int32(buf, 8, at);
     writeInt64(buf, e.occurredAt.getTime() * 1000 - PG_EPOCH_US, at + 4);
     at = writeText(buf, e.direction, at + 12);
     at = writeText(buf, e.channel, at);
     at = writeText(buf, e.failureCode, at);
     if (e.amountMinor === null) {
-      buf.writeInt32BE(-1, at);
+      int32(buf, -1, at);
       at += 4;
     } else {
-      buf.writeInt32BE(8, at);
+      int32(buf, 8, at);
       writeInt64(buf, e.amountMinor, at + 4);
       at += 12;
     }

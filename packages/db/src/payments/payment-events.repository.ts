@@ -360,47 +360,54 @@ function counterParameters(
   outcome: { duplicates: number; rejected: number },
   notify: Notification | null,
 ): unknown[] {
-  // Each (direction, channel, code) met gets a number, and a sum's key is that number and the
-  // minute in one integer: a string key per event (the minute written out and joined with the
-  // rest) cost ~0.3 µs an event, most of this function. Minutes since 1970 stay below 1e8
-  // until the year 2160; combinations are at most the events.
+  // Each (direction, channel, code) met gets a number, and the sums are found by minute, then
+  // by that number in an array. A string key per event (the minute written out and joined with
+  // the rest) cost ~0.3 µs an event, most of this function; one number for both (too large for
+  // V8's small integers, so hashed as a heap number) ~0.2 µs; this ~0.1 µs. Minutes since 1970
+  // stay below 1e8 (a small integer) until the year 2160; combinations are at most the events.
+  type Sum = { direction: string; minute: number; channel: string; code: string; events: number; first: number; last: number };
   const combos: [Map<string, Map<string, number>>, Map<string, Map<string, number>>] = [new Map(), new Map()];
   let comboCount = 0;
-  const sums = new Map<number, { direction: string; minute: number; channel: string; code: string; events: number; first: number; last: number }>();
+  const byMinute = new Map<number, (Sum | undefined)[]>();
+  const rows: Sum[] = [];
   let newest = -Infinity;
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
     const t = e.occurredAt.getTime();
     const minute = t - (((t % 60_000) + 60_000) % 60_000);
+    const minuteNo = minute / 60_000;
+    if (!(minuteNo >= 0 && minuteNo < 1e8)) throw new Error(`payment event ${e.id}: occurredAt outside 1970-2160`);
     const code = e.failureCode ?? '';
     const byChannel = combos[e.direction === 'PAY_IN' ? 0 : 1];
     let byCode = byChannel.get(e.channel);
     if (!byCode) byChannel.set(e.channel, (byCode = new Map()));
     let combo = byCode.get(code);
     if (combo === undefined) byCode.set(code, (combo = comboCount++));
-    const minuteNo = minute / 60_000;
-    if (!(minuteNo >= 0 && minuteNo < 1e8)) throw new Error(`payment event ${e.id}: occurredAt outside 1970-2160`);
-    const key = combo * 1e8 + minuteNo;
-    const s = sums.get(key);
-    if (s) {
+    let sums = byMinute.get(minuteNo);
+    if (sums === undefined) byMinute.set(minuteNo, (sums = []));
+    const s = sums[combo];
+    if (s !== undefined) {
       s.events++;
       if (t < s.first) s.first = t;
       if (t > s.last) s.last = t;
     } else {
-      sums.set(key, { direction: e.direction, minute, channel: e.channel, code, events: 1, first: t, last: t });
+      const sum = { direction: e.direction, minute, channel: e.channel, code, events: 1, first: t, last: t };
+      sums[combo] = sum;
+      rows.push(sum);
     }
     if (t > newest) newest = t;
   }
-  const rows = [...sums.values()];
   const iso = (ms: number) => new Date(ms).toISOString();
   return [
     sourceId,
-    rows.map((r) => r.direction),
-    rows.map((r) => iso(r.minute)),
-    rows.map((r) => r.channel),
-    rows.map((r) => r.code),
-    rows.map((r) => r.events),
-    rows.map((r) => iso(r.first)),
-    rows.map((r) => iso(r.last)),
+    // As literals (see arrayLiteral): node-postgres's own conversion escapes every element.
+    arrayLiteral(rows.map((r) => r.direction)),
+    arrayLiteral(rows.map((r) => iso(r.minute)), true),
+    arrayLiteral(rows.map((r) => r.channel)),
+    arrayLiteral(rows.map((r) => r.code)),
+    arrayLiteral(rows.map((r) => r.events), true),
+    arrayLiteral(rows.map((r) => iso(r.first)), true),
+    arrayLiteral(rows.map((r) => iso(r.last)), true),
     iso(newest),
     events.length,
     outcome.duplicates,

@@ -207,6 +207,17 @@ describe('POST /v1/ingest/payment-outcomes', () => {
     }
     const codes = await t.gql<{ failureCodes: { code: string }[] }>('{ failureCodes { code } }');
     expect(codes.data!.failureCodes.map((c) => c.code)).toEqual(expect.arrayContaining(odd.map((v) => `CODE_${v}`)));
+    // The counters name the same channels and codes (they go to PostgreSQL as array literals).
+    for (const table of ['payment_counts_minute', 'payment_counts_day']) {
+      const counted = (await t.db.dataSource.query(`SELECT channel, failure_code, sum(events)::int AS n FROM ${table} WHERE source_id = $1 GROUP BY 1, 2`, [s.id])) as {
+        channel: string;
+        failure_code: string;
+        n: number;
+      }[];
+      const expected = events.map((e) => ({ channel: e.channel, failure_code: e.failureCode ?? '', n: 1 }));
+      expect(counted).toEqual(expect.arrayContaining(expected));
+      expect(counted).toHaveLength(expected.length);
+    }
   });
 
   it('counts concurrent retries of the same batch exactly once', async () => {
