@@ -230,6 +230,7 @@ export async function insertNewPaymentEvents(
       // Named: each connection parses and plans this statement once, not for every batch (parse
       // and bind took ≈ 1 ms of PostgreSQL's ≈ 3 ms for it; docs/benchmarks.md). Like the day
       // reads, it needs a direct connection or a pooler that keeps prepared statements (infra/README.md).
+      m.connection.logger.logQuery(ADD_COUNTERS, counters); // as TypeORM logs its own statements
       await client.query({ name: 'tally_add_counters', text: ADD_COUNTERS, values: counters });
     });
     return true;
