@@ -237,16 +237,12 @@ export async function createSource(api, name) {
   return { id: data.createSource.source.id, ingestKey: data.createSource.ingestKey };
 }
 
-/** Deterministic PRNG (mulberry32) so that two runs send the same kind of data. */
+/**
+ * Deterministic PRNG (the tests' mulberry32, from the db package's build) so that two runs send
+ * the same kind of data. Required when first called: the benchmarks build the packages first.
+ */
 export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return requireFromDb('./dist/testing/index.js').seededRandom(seed);
 }
 
 function weighted(entries) {

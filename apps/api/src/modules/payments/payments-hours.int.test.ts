@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '@tally/db/testing';
 import { startTestApp, type TestApp } from '../../testing/test-app.js';
 import { event, failed, ndjson, newSource, recompute, type EventInput } from '../../testing/factories.js';
 import { Role } from '../auth/role.js';
@@ -46,13 +47,9 @@ let t: TestApp;
 let viewer: string;
 const all: EventInput[] = [];
 
-function rng(seed: number) {
-  return () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-}
-
 /** `n` events at random instants (with seconds and milliseconds) of `[from, to)`, random direction, channel and outcome. */
 function randomEvents(prefix: string, n: number, from: Date, to: Date, seed: number): EventInput[] {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   return Array.from({ length: n }, (_, i) => {
     const when = new Date(from.getTime() + Math.floor(rand() * (to.getTime() - from.getTime())));
     const over = { direction: (rand() < 0.7 ? 'PAY_IN' : 'PAY_OUT') as EventInput['direction'], channel: CHANNELS[Math.floor(rand() * CHANNELS.length)]! };
